@@ -1,0 +1,33 @@
+# Source lists per extension; a new op family adds its files here.
+
+# Compiled into every extension (validation shared by all backends).
+set(PDK_COMMON_SOURCES
+  csrc/pool/pool_check.cpp
+)
+# pybind11 bindings; PDK_BACKEND_CPU / PDK_BACKEND_CUDA select which entry points they bind.
+set(PDK_BINDING_SOURCES
+  csrc/bindings/module.cpp
+  csrc/bindings/pool_bindings.cpp
+)
+# Bindings only the CUDA-model modules (_C_cuda, _C_emu) have.
+set(PDK_CUDA_BINDING_SOURCES
+  csrc/bindings/emu_selftest_bindings.cpp
+)
+# CPU code compiled once.
+set(PDK_CPU_SOURCES
+  csrc/core/cpu_features.cpp
+  csrc/pool/pool_cpu.cpp
+)
+# CPU kernels compiled once per instruction set (see CMakeLists.txt).
+set(PDK_CPU_ISA_SOURCES
+  csrc/pool/pool_cpu_kernels.cpp
+)
+# CUDA sources: nvcc for _C_cuda, the host compiler + emulator for _C_emu.
+set(PDK_CUDA_SOURCES
+  csrc/pool/pool_cuda.cu
+  csrc/emu/selftest/emu_selftest.cu
+)
+# Emulator runtime (host code, _C_emu only).
+set(PDK_EMU_SOURCES
+  csrc/emu/emu_runtime.cpp
+)

@@ -1,0 +1,69 @@
+// The extension module (_C, _C_cuda or _C_emu, chosen by PDK_MODULE_NAME) and its info().
+#include <pybind11/pybind11.h>
+#include <pybind11/stl.h>
+
+#include "bindings/bindings.h"
+#include "core/pdk.h"
+
+#if PDK_BACKEND_CPU
+#include "core/cpu_features.h"
+#endif
+#if PDK_BACKEND_CUDA && !PDK_EMULATED
+#include <cuda_runtime.h>
+#endif
+
+namespace py = pybind11;
+
+namespace {
+
+py::dict backend_info() {
+  py::dict info;
+#if PDK_BACKEND_CPU
+  info["backend"] = "cpu";
+  info["simd"] = pdk::isa_name(pdk::active_isa());
+  info["simd_built"] = pdk::built_isas();
+  info["simd_supported"] = pdk::supported_isas();
+  info["omp_threads"] = pdk::omp_max_threads();
+#elif PDK_EMULATED
+  info["backend"] = "emu";
+#else
+  info["backend"] = "cuda";
+  int runtime = 0;
+  cudaRuntimeGetVersion(&runtime);
+  info["runtime_version"] = runtime;
+  int count = 0;
+  const cudaError_t err = cudaGetDeviceCount(&count);
+  py::list devices;
+  if (err == cudaSuccess) {
+    for (int d = 0; d < count; ++d) {
+      cudaDeviceProp prop;
+      if (cudaGetDeviceProperties(&prop, d) == cudaSuccess)
+        devices.append(py::str(std::string(prop.name) + " (sm_" + std::to_string(prop.major) +
+                               std::to_string(prop.minor) + ")"));
+    }
+  } else {
+    count = 0;
+    info["device_error"] = cudaGetErrorString(err);
+    cudaGetLastError();  // clear the sticky "no driver" error
+  }
+  info["device_count"] = count;
+  info["devices"] = devices;
+#endif
+  return info;
+}
+
+}  // namespace
+
+PYBIND11_MODULE(PDK_MODULE_NAME, m) {
+  m.doc() = "pydeepkit kernels (internal: use pydeepkit.ops)";
+  py::register_exception<pdk::Error>(m, "KernelError", PyExc_ValueError);
+  m.def("info", &backend_info, "What this extension was built with and can see.");
+#if PDK_BACKEND_CPU
+  m.def("set_simd", &pdk::set_isa, py::arg("name"),
+        "Select the CPU kernels' instruction set ('base', 'avx2', 'avx512').");
+#endif
+  pdk::bind::register_pool(m);
+#if PDK_BACKEND_CUDA
+  pdk::bind::register_emu_selftest(m);
+#endif
+}

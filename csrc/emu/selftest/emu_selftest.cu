@@ -1,0 +1,2 @@
+// PLACEHOLDER (being written): emulator self-test kernels.
+#include "core/cuda_compat.h"
