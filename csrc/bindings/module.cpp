@@ -56,7 +56,8 @@ py::dict backend_info() {
 
 PYBIND11_MODULE(PDK_MODULE_NAME, m) {
   m.doc() = "pydeepkit kernels (internal: use pydeepkit.ops)";
-  py::register_exception<pdk::Error>(m, "KernelError", PyExc_ValueError);
+  // Module-local: each extension translates its own pdk::Error (the global translator list is shared).
+  py::register_local_exception<pdk::Error>(m, "KernelError", PyExc_ValueError);
   m.def("info", &backend_info, "What this extension was built with and can see.");
 #if PDK_BACKEND_CPU
   m.def("set_simd", &pdk::set_isa, py::arg("name"),

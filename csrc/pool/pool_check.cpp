@@ -14,9 +14,9 @@ void check_pool_params(const PoolParams& p) {
       PDK_CHECK(p.kernel[d] >= 1, "pool: kernel_size must be >= 1, got ", p.kernel[d]);
       PDK_CHECK(p.stride[d] >= 1, "pool: stride must be >= 1, got ", p.stride[d]);
       PDK_CHECK(p.dilation[d] >= 1, "pool: dilation must be >= 1, got ", p.dilation[d]);
-      PDK_CHECK(p.pad[d] >= 0 && 2 * p.pad[d] <= (p.kernel[d] - 1) * p.dilation[d] + 1,
-                "pool: padding must be between 0 and half the effective kernel size, got padding ",
-                p.pad[d], " for kernel_size ", p.kernel[d], " and dilation ", p.dilation[d]);
+      PDK_CHECK(p.pad[d] >= 0 && p.pad[d] <= p.kernel[d] / 2,
+                "pool: padding must be between 0 and kernel_size / 2 (as torch), got padding ",
+                p.pad[d], " for kernel_size ", p.kernel[d]);
       // The last window must start inside the input or its left padding.
       PDK_CHECK((p.out[d] - 1) * p.stride[d] < p.in[d] + p.pad[d],
                 "pool: output extent ", p.out[d], " of dim ", d, " has a window that starts past the input");
