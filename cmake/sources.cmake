@@ -27,7 +27,6 @@ set(PDK_CUDA_SOURCES
   csrc/pool/pool_cuda.cu
   csrc/emu/selftest/emu_selftest.cu
 )
-# Emulator runtime (host code, _C_emu only).
+# Emulator runtime sources (_C_emu only); empty: the emulator is header-only (csrc/emu/cuda_emu.h).
 set(PDK_EMU_SOURCES
-  csrc/emu/emu_runtime.cpp
 )

@@ -38,7 +38,7 @@ def _describe(arr) -> str:
         return f"cupy array on cuda:{arr.device.id}"
     if lib == "numpy":
         return "numpy array"
-    return type(arr).__name__
+    return "None" if arr is None else type(arr).__name__
 
 
 class Call:
@@ -56,12 +56,10 @@ class Call:
     # -- views -------------------------------------------------------------------------
     def view(self, arr, name: str, dtypes=("float32", "float64")):
         """numpy/cupy view of ``arr`` (no copy), dtype-checked; ``name`` is used in errors."""
-        if self.library == "torch":
-            arr = self.xp.from_dlpack(arr.detach())
-        dt = np.dtype(arr.dtype)
-        if dt.name not in dtypes:
-            raise TypeError(f"{self.op}: {name} must have dtype {' or '.join(dtypes)}, got {dt.name}")
-        return arr
+        got = str(arr.dtype).removeprefix("torch.") if self.library == "torch" else np.dtype(arr.dtype).name
+        if got not in dtypes:
+            raise TypeError(f"{self.op}: {name} must have dtype {' or '.join(dtypes)}, got {got}")
+        return self.xp.from_dlpack(arr.detach()) if self.library == "torch" else arr
 
     def contiguous(self, view):
         """C-contiguous version of a view (a copy only when the view is strided)."""
@@ -112,18 +110,19 @@ def _cupy():
     return cupy
 
 
-def resolve(op: str, backend: str | None, **arrays) -> Call:
+def resolve(op: str, backend: str | None, optional: tuple = (), **arrays) -> Call:
     """Checks that all named arrays come from one library and device and picks the backend.
 
     ``backend=None`` follows the arrays (numpy/torch CPU -> 'cpu', cupy/torch CUDA ->
     'cuda'); 'emu' takes CPU arrays and runs the CUDA kernels on the emulator.
+    Arrays named in ``optional`` may be None.
     """
     if backend is not None and backend not in BACKENDS:
         raise ValueError(f"{op}: backend must be None or one of {BACKENDS}, got {backend!r}")
     library = device = None
     first = None
     for name, arr in arrays.items():
-        if arr is None:
+        if arr is None and name in optional:
             continue
         lib = _library_of(arr)
         if lib is None:
@@ -134,8 +133,6 @@ def resolve(op: str, backend: str | None, **arrays) -> Call:
         elif (lib, dev) != (library, device):
             raise TypeError(f"{op}: {name} is a {_describe(arr)} but {first} is a {_describe(arrays[first])}; "
                             "pass arrays of one library and device")
-    if library is None:
-        raise TypeError(f"{op}: no input array given")
     on_gpu = device != "cpu"
     if backend is None:
         backend = "cuda" if on_gpu else "cpu"

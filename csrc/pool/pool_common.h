@@ -59,18 +59,28 @@ PDK_HD T lp_power(T x, double p) {
   return p == 2.0 ? x * x : p == 1.0 ? x : static_cast<T>(pow(static_cast<double>(x), p));
 }
 
+// x ** (1/p): the last step of lp_finish (kernels that precompute the divisor use it directly).
+template <class T>
+PDK_HD T lp_root(T scaled, double p) {
+  return p == 2.0 ? sqrt(scaled) : static_cast<T>(pow(static_cast<double>(scaled), 1.0 / p));
+}
+
 // torch's lp_pool: avg_pool(x**p) (window clipped to the input) times the kernel volume,
 // then ** (1/p). `sum` is the window's sum of x**p, `divisor` the clipped window size.
 template <class T>
 PDK_HD T lp_finish(T sum, int64_t divisor, int64_t kernel_volume, double p) {
-  const T scaled = sum / static_cast<T>(divisor) * static_cast<T>(kernel_volume);
-  return p == 2.0 ? sqrt(scaled) : static_cast<T>(pow(static_cast<double>(scaled), 1.0 / p));
+  return lp_root(sum / static_cast<T>(divisor) * static_cast<T>(kernel_volume), p);
+}
+
+// What avg pooling divides a window's sum by: divisor_override if set, else the window's divisor.
+PDK_HD int64_t avg_divisor(const PoolParams& p, int64_t divisor) {
+  return p.divisor_override > 0 ? p.divisor_override : divisor;
 }
 
 // The final value of avg pooling from the window sum.
 template <class T>
 PDK_HD T avg_finish(T sum, const PoolParams& p, int64_t divisor) {
-  return sum / static_cast<T>(p.divisor_override > 0 ? p.divisor_override : divisor);
+  return sum / static_cast<T>(avg_divisor(p, divisor));
 }
 
 PDK_HD int64_t pool_kernel_volume(const PoolParams& p) {

@@ -12,6 +12,7 @@ struct PoolCpuPlan {
   PoolParams p;                        // normalised: divisible adaptive windows become fixed ones
   const PoolWindow* win[3] = {};       // win[d][o]: the window of output index o along dim d
   bool global = false;                 // one window covering the whole plane (global pooling)
+  int64_t kernel_volume = 1;           // pool_kernel_volume(p), for lp_finish
   // The W axis is processed in chunks of `wchunk` outputs so the row buffer stays in cache on
   // very long rows (1-d pooling); `span` is the most input columns (padding included) a chunk reads.
   int64_t wchunk = 1;

@@ -98,7 +98,23 @@ def _window_shape(op, spatial, kernel, stride, padding, dilation, ceil_mode):
     if any(o < 1 for o in out):
         raise ValueError(f"{op}: output size is too small: input spatial size {spatial} with kernel_size={kernel}, "
                          f"stride={stride}, padding={padding}, dilation={dilation} gives {out}")
+    for dim, (size, o, k, s, p, d) in enumerate(zip(spatial, out, kernel, stride, padding, dilation)):
+        if d > 1 and _empty_dilated_window(size, o, k, s, p, d) is not None:
+            # torch returns -inf with an index outside the plane here; an index that
+            # max_unpool would reject is a silent wrong answer, so this is an error.
+            o_bad = _empty_dilated_window(size, o, k, s, p, d)
+            raise ValueError(f"{op}: with dilation={dilation}, the window of output {o_bad} along spatial dim "
+                             f"{dim} reads only padding (input size {size}, kernel_size={k}, padding={p})")
     return out
+
+
+def _empty_dilated_window(size, out, k, s, p, d):
+    """The first output position whose dilated window has no tap inside [0, size), or None."""
+    starts = np.arange(out, dtype=np.int64) * s - p
+    first = np.where(starts < 0, starts + (-starts + d - 1) // d * d, starts)
+    last = starts + (k - 1) * d
+    empty = np.nonzero((first >= size) | (first > last))[0]
+    return int(empty[0]) if empty.size else None
 
 
 def _adaptive_shape(op, spatial, output_size):

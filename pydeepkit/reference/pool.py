@@ -21,11 +21,16 @@ Conventions (as ``torch.nn.functional``):
   when it would start at or after ``in + pad`` (it must start inside the input
   or the left padding);
 * adaptive windows: output ``i`` reads ``[floor(i*in/out), ceil((i+1)*in/out))``.
+
+The oracles only reject what they cannot define (output size < 1, non-positive
+kernel/stride/dilation, norm_type <= 0, divisor_override 0, out-of-range unpool
+indices, wrong dtypes); the full argument validation (e.g. padding <= kernel/2) is
+``pydeepkit.ops``' job and is tested there.
 """
 from __future__ import annotations
 
+import functools
 import itertools
-import math
 from typing import Sequence
 
 import numpy as np
@@ -111,15 +116,13 @@ def _flat_positions(axes_positions: Sequence[Sequence[int]], spatial) -> np.ndar
     return np.ravel_multi_index([g.ravel() for g in grids], spatial).astype(np.int64)
 
 
-def _max_reduce(vals: np.ndarray, positions: np.ndarray, empty_index: int = -1):
+def _max_reduce(vals: np.ndarray, positions: np.ndarray):
     """Max over the last axis of ``vals`` [P, K] with torch's NaN/tie rules.
 
     Returns (values [P] float64, indices [P] int64) where indices are taken from
     ``positions`` [K] (scan order).
     """
     P = vals.shape[0]
-    if vals.shape[1] == 0:  # window entirely in the padding: see _max_pool
-        return np.full(P, -np.inf), np.full(P, empty_index, dtype=np.int64)
     isnan = np.isnan(vals)
     any_nan = isnan.any(axis=1)
     k = vals.shape[1]
@@ -129,6 +132,15 @@ def _max_reduce(vals: np.ndarray, positions: np.ndarray, empty_index: int = -1):
     arg = np.where(any_nan, last_nan, first_max)
     values = vals[np.arange(P), arg]
     return values, positions[arg]
+
+
+def _quiet(fn):
+    """Runs ``fn`` with numpy's floating-point warnings off (inf - inf, 0 * inf in sums)."""
+    @functools.wraps(fn)
+    def wrapper(*args, **kwargs):
+        with np.errstate(invalid="ignore", over="ignore", divide="ignore"):
+            return fn(*args, **kwargs)
+    return wrapper
 
 
 def _rows(a: np.ndarray) -> np.ndarray:
@@ -149,6 +161,7 @@ def _check_float(x):
 
 # ----------------------------------------------------------------------------- max pool
 
+@_quiet
 def _max_pool(x, d, kernel_size, stride, padding, dilation, ceil_mode, return_indices):
     x = _check_float(x)
     planes, lead, spatial, out, k, s, p, dl = _fixed_params(
@@ -160,14 +173,13 @@ def _max_pool(x, d, kernel_size, stride, padding, dilation, ceil_mode, return_in
         pos = _flat_positions([_window_1d(o[i], k[i], s[i], p[i], dl[i], spatial[i])
                                for i in range(d)], spatial)
         # A dilated window can fall entirely in the padding (e.g. in=1, k=2, dilation=2,
-        # padding=1). torch then returns -inf and the flat index of the first non-negative
-        # window position per dim, even though it lies outside the input; do the same.
-        empty_index = 0
+        # padding=1). torch returns -inf with an index outside the input there; pydeepkit
+        # rejects such configurations.
         for i in range(d):
-            start = o[i] * s[i] - p[i]
-            first = start + (-(start // dl[i]) * dl[i] if start < 0 else 0)
-            empty_index = empty_index * spatial[i] + first
-        v, ix = _max_reduce(flat[:, pos], pos, empty_index)
+            if not _window_1d(o[i], k[i], s[i], p[i], dl[i], spatial[i]):
+                raise ValueError(f"dilation: the window of output {o[i]} along spatial dim {i} "
+                                 "reads only padding")
+        v, ix = _max_reduce(flat[:, pos], pos)
         y[(slice(None),) + o] = v
         idx[(slice(None),) + o] = ix
     y = _restore(y, lead, x.dtype)
@@ -222,6 +234,7 @@ def _window_sums(x, d, k, s, p, ceil_mode, power=None):
     return sums, padded, valid, lead, k
 
 
+@_quiet
 def _avg_pool(x, d, kernel_size, stride, padding, ceil_mode, count_include_pad, divisor_override):
     x = _check_float(x)
     if divisor_override is not None and divisor_override == 0:
@@ -262,6 +275,7 @@ def avg_pool3d(x, kernel_size, stride=None, padding=0, ceil_mode=False, count_in
                      divisor_override)
 
 
+@_quiet
 def _lp_pool(x, d, norm_type, kernel_size, stride, ceil_mode):
     x = _check_float(x)
     norm_type = float(norm_type)
@@ -313,6 +327,7 @@ def _adaptive_out(output_size, d, spatial):
     return out
 
 
+@_quiet
 def _adaptive(x, d, output_size, mode, return_indices=False):
     x = _check_float(x)
     planes, lead, spatial = _as_planes(x, d)
@@ -372,6 +387,7 @@ def unpool_default_size(in_size, kernel, stride, pad) -> int:
     return (in_size - 1) * stride - 2 * pad + kernel
 
 
+@_quiet
 def _max_unpool(x, indices, d, kernel_size, stride, padding, output_size):
     x = _check_float(x)
     indices = np.asarray(indices)
@@ -427,6 +443,7 @@ def _global_planes(x):
     return x, x.reshape(x.shape[:2] + (int(np.prod(x.shape[2:])),)).astype(np.float64)
 
 
+@_quiet
 def global_avg_pool(x, keepdim=False):
     """Mean over the spatial dims: [N, C, *spatial] -> [N, C] (keepdim: [N, C, 1, ...])."""
     x, flat = _global_planes(x)
@@ -436,6 +453,7 @@ def global_avg_pool(x, keepdim=False):
     return y.astype(x.dtype)
 
 
+@_quiet
 def global_max_pool(x, keepdim=False):
     """Max over the spatial dims (NaN propagates): [N, C, *spatial] -> [N, C] (keepdim: [N, C, 1, ...])."""
     x, flat = _global_planes(x)
@@ -447,6 +465,7 @@ def global_max_pool(x, keepdim=False):
     return y.astype(x.dtype)
 
 
+@_quiet
 def spatial_pyramid_pool(x, levels=(1, 2, 4), mode="max"):
     """Spatial pyramid pooling: [N, C, *spatial] (d = 1-3 spatial dims) -> [N, C * sum(l**d)].
 

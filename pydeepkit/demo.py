@@ -1,0 +1,334 @@
+"""``pydeepkit demo``: every op on every available backend, checked against the numpy reference.
+
+Each case of :data:`CASES` runs pydeepkit's op on small deterministic inputs on
+each available backend (cpu, emu, cuda), compares the result with the numpy
+reference of ``pydeepkit.reference`` (same function names and arguments, minus
+``backend``) and prints one table row: op, arguments, backend, shape, max abs
+error, PASS/FAIL, ms per call, and torch's ms per call when torch is installed.
+The exit code is 1 if any check fails.
+"""
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+import time
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from .bench import _devices
+from .bench._registry import flatten_outputs
+from .bench._table import fmt_shape, format_table, shorten
+from .bench._timing import quick_time
+
+_S1, _S2, _S3 = (2, 3, 17), (2, 3, 13, 11), (1, 2, 7, 9, 8)
+
+
+@dataclass(frozen=True)
+class Case:
+    """One demo check: ``op(*inputs, **kwargs)`` on an input of ``shape``.
+
+    inputs: "uniform" (x in [-1, 1)), "positive" (x in [0.1, 1), for Lp pooling) or
+    "unpool" (the values and indices of the reference max pooling of x with the same
+    kernel_size/stride/padding, i.e. what max_unpool consumes).
+    rtol, atol: tolerance against the reference (float32).
+    """
+
+    op: str
+    shape: tuple
+    kwargs: dict = field(default_factory=dict)
+    inputs: str = "uniform"
+    rtol: float = 1e-5
+    atol: float = 1e-5
+
+    @property
+    def label(self) -> str:
+        """Compact argument list, e.g. 'k=3 s=2 p=1 idx'."""
+        parts = []
+        for key, value in self.kwargs.items():
+            short = _SHORT.get(key, key)
+            if value is True:
+                parts.append(short)
+            else:
+                text = value if not isinstance(value, tuple) else "x".join(map(str, value))
+                parts.append(f"{short}={text}")
+        return " ".join(parts)
+
+
+_SHORT = {"kernel_size": "k", "stride": "s", "padding": "p", "dilation": "d", "ceil_mode": "ceil",
+          "return_indices": "idx", "count_include_pad": "cip", "divisor_override": "div",
+          "output_size": "out", "norm_type": "norm"}
+
+CASES = (
+    Case("max_pool1d", _S1, dict(kernel_size=3, stride=2, padding=1, return_indices=True)),
+    Case("max_pool2d", _S2, dict(kernel_size=3, stride=2, padding=1, return_indices=True)),
+    Case("max_pool2d", _S2, dict(kernel_size=(2, 3), stride=(2, 1), dilation=(1, 2), ceil_mode=True)),
+    Case("max_pool3d", _S3, dict(kernel_size=2, return_indices=True)),
+    Case("max_pool3d", _S3, dict(kernel_size=3, stride=2, padding=1, ceil_mode=True)),
+    Case("avg_pool1d", _S1, dict(kernel_size=3, stride=2, padding=1)),
+    Case("avg_pool1d", _S1[1:], dict(kernel_size=4, stride=3, ceil_mode=True)),  # unbatched
+    Case("avg_pool2d", _S2, dict(kernel_size=3, stride=2, padding=1, ceil_mode=True, count_include_pad=False)),
+    Case("avg_pool2d", _S2, dict(kernel_size=2, divisor_override=3)),
+    Case("avg_pool3d", _S3, dict(kernel_size=2, stride=2, padding=1)),
+    Case("lp_pool1d", _S1, dict(norm_type=2.0, kernel_size=3, stride=2), inputs="positive", rtol=1e-4),
+    Case("lp_pool2d", _S2, dict(norm_type=2.0, kernel_size=2), inputs="positive", rtol=1e-4),
+    Case("lp_pool3d", _S3, dict(norm_type=1.5, kernel_size=2, ceil_mode=True), inputs="positive", rtol=1e-4),
+    Case("adaptive_avg_pool1d", _S1, dict(output_size=5)),
+    Case("adaptive_avg_pool2d", _S2, dict(output_size=(3, 4))),
+    Case("adaptive_avg_pool3d", _S3, dict(output_size=(2, 3, 4))),
+    Case("adaptive_max_pool1d", _S1, dict(output_size=5, return_indices=True)),
+    Case("adaptive_max_pool2d", _S2, dict(output_size=(3, 4), return_indices=True)),
+    Case("adaptive_max_pool3d", _S3, dict(output_size=2)),
+    Case("max_unpool1d", _S1, dict(kernel_size=2, stride=2), inputs="unpool"),
+    Case("max_unpool2d", _S2, dict(kernel_size=3, stride=2, padding=1), inputs="unpool"),
+    Case("max_unpool3d", _S3, dict(kernel_size=2, output_size=_S3[2:]), inputs="unpool"),
+    Case("global_avg_pool", _S2),
+    Case("global_max_pool", _S3, dict(keepdim=True)),
+    Case("spatial_pyramid_pool", _S2, dict(levels=(1, 2, 4), mode="max")),
+    Case("spatial_pyramid_pool", _S1, dict(levels=(1, 2, 3), mode="avg")),
+)
+
+
+# ---------------------------------------------------------------------------------------
+# inputs, references and torch equivalents
+# ---------------------------------------------------------------------------------------
+def make_inputs(case: Case, reference, seed: int = 0) -> tuple:
+    """The deterministic numpy inputs of ``case`` (positional arguments before kwargs)."""
+    rng = np.random.default_rng(seed)
+    low = 0.1 if case.inputs == "positive" else -1.0
+    x = rng.uniform(low, 1.0, size=case.shape).astype(np.float32)
+    if case.inputs != "unpool":
+        return (x,)
+    rank = case.op[-2]  # max_unpool2d -> "2"
+    window = {k: v for k, v in case.kwargs.items() if k in ("kernel_size", "stride", "padding")}
+    pooled, indices = getattr(reference, f"max_pool{rank}d")(x, **window, return_indices=True)
+    return pooled, indices
+
+
+def _spp_torch(x, levels=(1, 2, 4), mode="max"):
+    import torch
+    import torch.nn.functional as F
+    n = x.ndim - 2
+    pool = getattr(F, f"adaptive_{mode}_pool{n}d")
+    return torch.cat([pool(x, (lv,) * n).reshape(x.shape[0], -1) for lv in levels], dim=1)
+
+
+def _global_torch(reduce):
+    def run(x, keepdim=False):
+        return getattr(x, reduce)(dim=tuple(range(2, x.ndim)), keepdim=keepdim)
+    return run
+
+
+# ops without a torch.nn.functional namesake (the others are looked up by name)
+_TORCH_EQUIVALENTS = {"global_avg_pool": _global_torch("mean"), "global_max_pool": _global_torch("amax"),
+                      "spatial_pyramid_pool": _spp_torch}
+
+
+def torch_function(op: str):
+    """The torch equivalent of pydeepkit op ``op`` (None if there is none)."""
+    if op in _TORCH_EQUIVALENTS:
+        return _TORCH_EQUIVALENTS[op]
+    import torch.nn.functional as F
+    return getattr(F, op, None)
+
+
+def compare(ours, expected, rtol: float, atol: float) -> tuple:
+    """(passed, max abs error, note): outputs must match in structure, shape and dtype;
+    float values within tolerance (NaN where the reference has NaN), integers (indices) exactly."""
+    got, want = flatten_outputs(ours), flatten_outputs(expected)
+    if len(got) != len(want):
+        return False, None, f"returned {len(got)} arrays, reference {len(want)}"
+    max_err, notes = 0.0, []
+    for g, w in zip(got, want):
+        g, w = np.asarray(g), np.asarray(w)
+        if g.shape != w.shape or g.dtype != w.dtype:
+            return False, None, f"got {g.dtype}{list(g.shape)}, reference {w.dtype}{list(w.shape)}"
+        if np.issubdtype(w.dtype, np.integer):
+            wrong = int(np.count_nonzero(g != w))
+            if wrong:
+                notes.append(f"{wrong} indices differ")
+            continue
+        g64, w64 = g.astype(np.float64), w.astype(np.float64)
+        both_nan = np.isnan(g64) & np.isnan(w64)
+        diff = np.where(both_nan, 0.0, np.abs(g64 - w64))
+        if diff.size:
+            max_err = max(max_err, float(np.max(np.nan_to_num(diff, nan=np.inf))))
+        if not np.allclose(g64, w64, rtol=rtol, atol=atol, equal_nan=True):
+            notes.append("values differ")
+    return not notes, max_err, "; ".join(notes)
+
+
+# ---------------------------------------------------------------------------------------
+# running
+# ---------------------------------------------------------------------------------------
+class Progress:
+    """A one-line progress indicator on stderr, shown only once a run takes more than
+    ``delay`` seconds (on a terminal it rewrites one line; otherwise it prints a line
+    every ``delay`` seconds)."""
+
+    def __init__(self, total: int, delay: float = 2.0, stream=sys.stderr):
+        self.total, self.delay, self.stream = total, delay, stream
+        self.start = self.last = time.monotonic()
+        self.tty = stream.isatty()
+        self.shown = False
+
+    def update(self, done: int, label: str) -> None:
+        now = time.monotonic()
+        if now - self.start < self.delay or (not self.tty and now - self.last < self.delay):
+            return
+        self.last, self.shown = now, True
+        text = f"[{done}/{self.total}] {label}"
+        print(f"\r{text}\x1b[K" if self.tty else text, end="" if self.tty else "\n", file=self.stream, flush=True)
+
+    def close(self) -> None:
+        if self.shown and self.tty:
+            print("\r\x1b[K", end="", file=self.stream, flush=True)
+
+
+@dataclass
+class Result:
+    """One row of the demo table."""
+
+    case: Case
+    backend: str
+    passed: bool
+    max_err: float | None
+    note: str = ""
+    ours_s: float | None = None
+    torch_s: float | None = None
+
+
+def run_case(case: Case, device: _devices.Device, inputs: tuple, expected) -> Result:
+    """Runs ``case`` on ``device``'s backend, checks it against ``expected`` and times it."""
+    from . import ops
+    fn = getattr(ops, case.op)
+    ours_in = [device.ours_input(a) for a in inputs]
+
+    def call():
+        return fn(*ours_in, **case.kwargs, backend=device.backend)
+    try:
+        start = time.perf_counter()
+        out = device.to_numpy(call())
+        first = time.perf_counter() - start
+    except Exception as exc:
+        return Result(case, device.backend, False, None, f"ERR {type(exc).__name__}: {shorten(exc, 80)}")
+    passed, err, note = compare(out, expected, case.rtol, case.atol)
+    # the emulator is slow: its first call is its timing; the other backends get a median
+    ours_s = first if device.backend == "emu" else quick_time(call, sync=device.sync)
+    return Result(case, device.backend, passed, err, note, ours_s, _torch_time(case, device, inputs))
+
+
+def _torch_time(case: Case, device: _devices.Device, inputs: tuple) -> float | None:
+    if device.torch is None or device.backend == "emu":
+        return None
+    fn = torch_function(case.op)
+    if fn is None:
+        return None
+    try:
+        tensors = [device.torch_input(a) for a in inputs]
+        with device.torch.no_grad():
+            return quick_time(lambda: fn(*tensors, **case.kwargs), sync=device.sync)
+    except Exception:  # torch may not support some argument combination: no torch column then
+        return None
+
+
+def _expected(reference, case: Case, inputs: tuple) -> tuple:
+    """(reference output, None) or (None, why there is none)."""
+    fn = getattr(reference, case.op, None)
+    if fn is None:
+        return None, f"no reference function pydeepkit.reference.{case.op}"
+    try:
+        return fn(*inputs, **case.kwargs), None
+    except Exception as exc:
+        return None, f"reference failed: {type(exc).__name__}: {shorten(exc, 80)}"
+
+
+def _fmt_ms(seconds):
+    return "-" if seconds is None else f"{seconds * 1e3:.3f}"
+
+
+def format_results(results) -> str:
+    """The demo table."""
+    headers = ("op", "args", "backend", "shape", "max abs err", "result", "ours ms", "torch ms")
+    rows = []
+    for r in results:
+        verdict = "PASS" if r.passed else "FAIL"
+        if r.note:
+            verdict += f" ({r.note})"
+        rows.append((r.case.op, r.case.label, r.backend, fmt_shape(r.case.shape),
+                     "-" if r.max_err is None else f"{r.max_err:.1e}", verdict,
+                     _fmt_ms(r.ours_s), _fmt_ms(r.torch_s)))
+    return format_table(headers, rows, right=("max abs err", "ours ms", "torch ms"))
+
+
+def run(backends=None, names=(), use_torch: bool = True, stream=sys.stdout) -> int:
+    """Runs the demo, prints the table to ``stream`` and returns the exit code
+    (0: every check passed; 1: a check failed; 2: nothing could run)."""
+    try:
+        reference = importlib.import_module("pydeepkit.reference")
+    except Exception as exc:
+        print(f"demo: the numpy reference (pydeepkit.reference) cannot be imported: "
+              f"{type(exc).__name__}: {exc}", file=sys.stderr)
+        return 2
+    cases = [c for c in CASES if not names or any(n.lower() in c.op for n in names)]
+    if not cases:
+        print(f"demo: no op matches {list(names)}", file=sys.stderr)
+        return 2
+
+    torch = _devices.load_torch(_devices.our_threads()) if use_torch else None
+    devices, skipped = [], []
+    for backend in backends or _devices.BACKENDS:
+        reason = _devices.backend_status(backend)
+        if reason:
+            skipped.append(f"{backend}: skipped ({shorten(reason, 100)})")
+        else:
+            devices.append(_devices.Device(backend, torch))
+    for line in skipped:
+        print(line, file=stream)
+    if not devices:
+        print("demo: no backend can run here", file=sys.stderr)
+        return 2
+
+    results, progress = [], Progress(len(cases) * len(devices))
+    for case in cases:
+        inputs = make_inputs(case, reference)
+        expected, problem = _expected(reference, case, inputs)
+        for device in devices:
+            progress.update(len(results) + 1, f"{case.op} {device.backend}")
+            if problem:
+                results.append(Result(case, device.backend, False, None, problem))
+            else:
+                results.append(run_case(case, device, inputs, expected))
+    progress.close()
+
+    print(format_results(results), file=stream)
+    failed = sum(not r.passed for r in results)
+    names_run = ", ".join(d.backend for d in devices)
+    torch_note = "" if torch is not None else " (torch not installed: no torch timings)"
+    print(f"\n{len(results)} checks on {names_run}: {len(results) - failed} passed, {failed} failed{torch_note}",
+          file=stream)
+    return 1 if failed else 0
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    """Adds the demo options to ``parser``."""
+    parser.add_argument("names", nargs="*", metavar="OP",
+                        help="run only ops whose name contains one of these substrings (default: all)")
+    parser.add_argument("--backend", action="append", choices=_devices.BACKENDS,
+                        help="run only this backend (repeatable; default: every available one)")
+    parser.add_argument("--no-torch", action="store_true", help="do not time torch")
+
+
+def run_cli(args: argparse.Namespace) -> int:
+    """Runs ``pydeepkit demo`` with parsed arguments; returns the exit code."""
+    return run(args.backend, args.names, use_torch=not args.no_torch)
+
+
+DESCRIPTION = """\
+Runs every pooling op (max/avg/Lp 1-3d, adaptive, unpool, global, SPP) on every
+available backend (cpu, emu, cuda) on small deterministic inputs, checks each
+result against the numpy reference and prints op, backend, shape, max abs error,
+PASS/FAIL and ms per call (with torch's ms beside ours when torch is installed).
+Exits with 1 if any check fails.
+"""
