@@ -41,6 +41,17 @@ def _load_from_dir(name: str, directory: str):
     raise ImportError(f"no {name} extension in {directory}")
 
 
+def _source_tree_hint() -> str:
+    """Explains the common case of importing the unbuilt source tree instead of the installed package."""
+    here = os.path.dirname(os.path.abspath(__file__))
+    if os.path.exists(os.path.join(os.path.dirname(here), "CMakeLists.txt")) and not os.environ.get(
+            "PYDEEPKIT_EXTENSION_DIR"):
+        return (f". Note: pydeepkit was imported from the source tree {here}, which holds no built "
+                "extensions: run from another directory (or `pytest`, not `python -m pytest`), or set "
+                "PYDEEPKIT_EXTENSION_DIR to a build directory")
+    return ""
+
+
 def module(backend: str):
     """The extension module of ``backend`` ('cpu', 'emu' or 'cuda'); raises BackendUnavailable."""
     mod = _cache.get(backend)
@@ -59,7 +70,7 @@ def module(backend: str):
             mod = _load_from_dir(name, directory) if directory else importlib.import_module("pydeepkit." + name)
         except ImportError as exc:
             _errors[backend] = (f"backend {backend!r} is not available: pydeepkit.{name} could not be "
-                                f"loaded ({exc}); {_HOW_TO_BUILD[backend]}")
+                                f"loaded ({exc}); {_HOW_TO_BUILD[backend]}{_source_tree_hint()}")
             raise BackendUnavailable(_errors[backend]) from None
         _cache[backend] = mod
         return mod

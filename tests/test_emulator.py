@@ -361,8 +361,10 @@ def run_python(code: str, **env):
     package_parent = str(pathlib.Path(pydeepkit.__file__).resolve().parents[1])
     full_env = dict(os.environ, PYTHONPATH=package_parent + os.pathsep + os.environ.get("PYTHONPATH", ""), **env)
     prologue = "import numpy as np\nfrom pydeepkit import _ext\nemu = _ext.module('emu')\n"
+    # cwd: `-c` puts the working directory first on sys.path, which in a source checkout would
+    # shadow the installed package with the unbuilt source tree
     return subprocess.run([sys.executable, "-c", prologue + textwrap.dedent(code)], env=full_env,
-                          capture_output=True, text=True, timeout=300)
+                          capture_output=True, text=True, timeout=300, cwd=package_parent)
 
 
 def test_environment_variables(emu, info):

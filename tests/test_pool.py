@@ -935,7 +935,8 @@ def test_unavailable_backend_raises(tmp_path, backend_name):
     env = dict(os.environ, PYDEEPKIT_EXTENSION_DIR=str(tmp_path),
                PYTHONPATH=root + os.pathsep + os.environ.get("PYTHONPATH", ""))
     env.pop("LD_PRELOAD", None)  # the sanitizer job preloads ASan: not needed for a failed import
-    proc = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=120)
+    proc = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=120,
+                          cwd=root)
     assert proc.returncode == 0 and proc.stdout.strip() == "OK", proc.stdout + proc.stderr
 
 
