@@ -17,6 +17,7 @@ from . import _ext
 
 BACKENDS = ("cpu", "emu", "cuda")
 _DTYPE_CODES = {np.dtype(np.float32): 0, np.dtype(np.float64): 1, np.dtype(np.int64): 2}
+_DTYPE_NAMES = {dt: dt.name for dt in _DTYPE_CODES}
 
 
 def _library_of(arr) -> str | None:
@@ -56,10 +57,15 @@ class Call:
     # -- views -------------------------------------------------------------------------
     def view(self, arr, name: str, dtypes=("float32", "float64")):
         """numpy/cupy view of ``arr`` (no copy), dtype-checked; ``name`` is used in errors."""
-        got = str(arr.dtype).removeprefix("torch.") if self.library == "torch" else np.dtype(arr.dtype).name
-        if got not in dtypes:
-            raise TypeError(f"{self.op}: {name} must have dtype {' or '.join(dtypes)}, got {got}")
-        return self.xp.from_dlpack(arr.detach()) if self.library == "torch" else arr
+        if self.library == "torch":
+            got = str(arr.dtype).removeprefix("torch.")
+            if got in dtypes:
+                return self.xp.from_dlpack(arr.detach())
+        else:
+            got = _DTYPE_NAMES.get(arr.dtype) or str(arr.dtype)
+            if got in dtypes:
+                return arr
+        raise TypeError(f"{self.op}: {name} must have dtype {' or '.join(dtypes)}, got {got}")
 
     def contiguous(self, view):
         """C-contiguous version of a view (a copy only when the view is strided)."""
@@ -80,7 +86,7 @@ class Call:
     def ptr(self, view) -> int:
         if view is None:
             return 0
-        return int(view.data.ptr) if self.backend == "cuda" else int(view.ctypes.data)
+        return int(view.data.ptr) if self.backend == "cuda" else view.__array_interface__["data"][0]
 
     @staticmethod
     def dtype_code(view) -> int:

@@ -161,16 +161,19 @@ def test_stats():
     assert stats.as_dict()["median_ms"] == 3000.0
 
 
-def test_interleaved_alternates_and_batches_fast_calls():
+def test_interleaved_alternates_rotates_and_batches_fast_calls():
     order = []
     timings = _timing.interleaved({"a": lambda: order.append("a"), "b": lambda: order.append("b")},
                                   rounds=3, pause=0, warmup=1, min_sample=1e-3)
     assert set(timings) == {"a", "b"}
     assert all(len(s.samples) == 3 for s in timings.values())
-    assert timings["a"].calls_per_sample > 1  # an append is far below 1 ms
+    n = timings["a"].calls_per_sample
+    assert n > 1  # an append is far below 1 ms
+    m = timings["b"].calls_per_sample
     timed = order[4:]  # after warm-up and calibration (2 calls each)
-    first_b = timed.index("b")
-    assert timed[:first_b] == ["a"] * timings["a"].calls_per_sample
+    # each sample: one untimed wake-up call, then the timed calls; round 2 starts with b
+    a, b = ["a"] * (n + 1), ["b"] * (m + 1)
+    assert timed == a + b + b + a + a + b
 
 
 def test_demo_compare():

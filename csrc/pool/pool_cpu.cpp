@@ -42,7 +42,8 @@ PoolParams normalise(const PoolParams& in) {
   return p;
 }
 
-// Target row-buffer length: a few L1-sized rows, so long 1-d rows are split into cache-sized chunks.
+// Input columns per W chunk (32 KiB of float32): long rows (1-d pooling) are split so that the
+// kernels' per-thread row buffers stay in cache.
 constexpr int64_t kChunkColumns = 8192;
 
 }  // namespace
@@ -75,7 +76,8 @@ void pool_forward(const PoolParams& params, std::uintptr_t x, std::uintptr_t y, 
   const int64_t Wo = p.out[2];
   const int64_t cols_per_output =
       p.rule == WindowRule::fixed ? p.stride[2] : std::max<int64_t>(1, p.in[2] / Wo + 1);
-  plan.wchunk = std::min(Wo, std::max<int64_t>(16, kChunkColumns / cols_per_output));
+  // A multiple of 16 outputs: every chunk but the last fills whole vectors.
+  plan.wchunk = std::min(Wo, std::max<int64_t>(16, kChunkColumns / cols_per_output / 16 * 16));
   plan.nchunks = (Wo + plan.wchunk - 1) / plan.wchunk;
   plan.span = 1;
   for (int64_t c = 0; c < plan.nchunks; ++c) {

@@ -141,35 +141,41 @@ void fill(T* p, int64_t n, T v) {
   for (int64_t i = 0; i < n; ++i) p[i] = v;
 }
 
-// out[i] (= or op=) the combination of G rows: src[g][i * S] (S > 0) or src[g][i * stride].
-// The vertical pass uses it with S = 1 on input rows, the horizontal pass with the window's taps.
-template <class T, class R, class X, int S, int G, bool First>
+// out[i] (= or op=) the combination of G sources: src[g][i * S] (S > 0) or src[g][i * stride], and
+// with Taps = 2 also src[g][i * S + 1]. The vertical pass uses it with S = 1 on input rows, the
+// horizontal pass with the window's taps, the fused pass (2-wide windows, stride 2) with Taps = 2.
+template <class T, class R, class X, int S, int Taps, int G, bool First>
 void fold_group(T* __restrict out, const T* const* src, int64_t n, int64_t stride, const X& xf) {
+  // Named __restrict pointers: g++ ignores __restrict on the elements of a pointer array.
   const int64_t s = S > 0 ? S : stride;
   const T* __restrict r0 = src[0];
   const T* __restrict r1 = src[G > 1 ? 1 : 0];
   const T* __restrict r2 = src[G > 2 ? 2 : 0];
   const T* __restrict r3 = src[G > 3 ? 3 : 0];
+  auto load = [&](const T* __restrict r, int64_t i) {
+    const T v = xf(r[i * s]);
+    return Taps == 2 ? R::combine(v, xf(r[i * s + 1])) : v;
+  };
   for (int64_t i = 0; i < n; ++i) {
-    T v = xf(r0[i * s]);
-    if constexpr (G > 1) v = R::combine(v, xf(r1[i * s]));
-    if constexpr (G > 2) v = R::combine(v, xf(r2[i * s]));
-    if constexpr (G > 3) v = R::combine(v, xf(r3[i * s]));
+    T v = load(r0, i);
+    if constexpr (G > 1) v = R::combine(v, load(r1, i));
+    if constexpr (G > 2) v = R::combine(v, load(r2, i));
+    if constexpr (G > 3) v = R::combine(v, load(r3, i));
     out[i] = First ? v : R::combine(out[i], v);
   }
 }
 
-template <class T, class R, class X, int S>
+template <class T, class R, class X, int S, int Taps = 1>
 void fold(T* out, const T* const* src, int g, bool first, int64_t n, int64_t stride, const X& xf) {
   switch (g * 2 + (first ? 1 : 0)) {
-    case 3: return fold_group<T, R, X, S, 1, true>(out, src, n, stride, xf);
-    case 2: return fold_group<T, R, X, S, 1, false>(out, src, n, stride, xf);
-    case 5: return fold_group<T, R, X, S, 2, true>(out, src, n, stride, xf);
-    case 4: return fold_group<T, R, X, S, 2, false>(out, src, n, stride, xf);
-    case 7: return fold_group<T, R, X, S, 3, true>(out, src, n, stride, xf);
-    case 6: return fold_group<T, R, X, S, 3, false>(out, src, n, stride, xf);
-    case 9: return fold_group<T, R, X, S, 4, true>(out, src, n, stride, xf);
-    default: return fold_group<T, R, X, S, 4, false>(out, src, n, stride, xf);
+    case 3: return fold_group<T, R, X, S, Taps, 1, true>(out, src, n, stride, xf);
+    case 2: return fold_group<T, R, X, S, Taps, 1, false>(out, src, n, stride, xf);
+    case 5: return fold_group<T, R, X, S, Taps, 2, true>(out, src, n, stride, xf);
+    case 4: return fold_group<T, R, X, S, Taps, 2, false>(out, src, n, stride, xf);
+    case 7: return fold_group<T, R, X, S, Taps, 3, true>(out, src, n, stride, xf);
+    case 6: return fold_group<T, R, X, S, Taps, 3, false>(out, src, n, stride, xf);
+    case 9: return fold_group<T, R, X, S, Taps, 4, true>(out, src, n, stride, xf);
+    default: return fold_group<T, R, X, S, Taps, 4, false>(out, src, n, stride, xf);
   }
 }
 
@@ -199,16 +205,26 @@ void horizontal_adaptive(T* __restrict acc, const T* __restrict buf, const PoolW
   }
 }
 
-// y[i] from the window reduction acc[i]; den[i] is the window's divisor as T (avg: avg_divisor).
+// y[i] from the window reduction acc[i]; den[i] is the window's divisor as T (avg: avg_divisor),
+// or with `recip` its reciprocal: when every divisor is a power of two, x * (1 / d) is exactly
+// x / d and a multiply is much cheaper than a divide.
 template <class T, PoolMode M, int P>
-void finish_row(T* __restrict y, const T* __restrict acc, const T* __restrict den, int64_t n,
+void finish_row(T* __restrict y, const T* __restrict acc, const T* __restrict den, bool recip, int64_t n,
                 double norm_type, int64_t kernel_volume) {
-  if constexpr (M == PoolMode::avg) {
-    for (int64_t i = 0; i < n; ++i) y[i] = acc[i] / den[i];  // = avg_finish
-  } else if constexpr (M == PoolMode::lp) {
+  if constexpr (M == PoolMode::avg) {  // = avg_finish
+    if (recip) {
+      for (int64_t i = 0; i < n; ++i) y[i] = acc[i] * den[i];
+    } else {
+      for (int64_t i = 0; i < n; ++i) y[i] = acc[i] / den[i];
+    }
+  } else if constexpr (M == PoolMode::lp) {  // = lp_finish
     const double norm = P > 0 ? static_cast<double>(P) : norm_type;
     const T volume = static_cast<T>(kernel_volume);
-    for (int64_t i = 0; i < n; ++i) y[i] = lp_root(acc[i] / den[i] * volume, norm);  // = lp_finish
+    if (recip) {
+      for (int64_t i = 0; i < n; ++i) y[i] = lp_root(acc[i] * den[i] * volume, norm);
+    } else {
+      for (int64_t i = 0; i < n; ++i) y[i] = lp_root(acc[i] / den[i] * volume, norm);
+    }
   } else {
     for (int64_t i = 0; i < n; ++i) y[i] = acc[i];
   }
@@ -241,11 +257,21 @@ int separable(const PoolCpuPlan& plan, const T* x, T* y) {
   const int64_t acc_size = round_up(wchunk, L) + L;
   int status = kPoolOk;
 
+  // 2-wide windows at stride 2 without padding over a few input rows (2x2 pooling, 2x2x2) skip the
+  // row buffer: one fused pass folds the rows' column pairs straight from x (gapless pair loads).
+  // Each row's pairs are permuted apart, not their fold, so more rows favour the buffer; with
+  // AVX-512's two-source permutes the fused pass still wins at 4 rows (measured), elsewhere at 2.
+  const bool fusable = S == 2 && kW == 2 && dW == 1;
+  constexpr int64_t kFusedRows = kVectorBytes == 64 ? 4 : 2;
+
   // What the vertical pass hands to the later stages.
   struct Row {
     const T* src;  // the row buffer (padding included), or the input row itself
     T* out;
     int64_t ow0, n, n_round, c_lo, dh, chunk;
+    const T* x_plane;  // fused rows: the window is read from x by the horizontal stage
+    PoolWindow wd, wh;
+    bool fused;
   };
 
   parallel_ranges(total, p.planes * (D * H * W + Do * Ho * Wo) >= kParallelElements,
@@ -256,6 +282,7 @@ int separable(const PoolCpuPlan& plan, const T* x, T* y) {
     fill(bufs.data, 2 * buf_size, R::identity());
     // den depends on the (d, h) divisor product and the chunk only: recompute when they change.
     int64_t den_dh = -1, den_chunk = -1;
+    bool den_recip = false;
 
     auto vertical = [&](int64_t plane, int64_t od, int64_t oh, int64_t c, T* b) {
       const PoolWindow wd = win_d[od], wh = win_h[oh];
@@ -278,6 +305,11 @@ int separable(const PoolCpuPlan& plan, const T* x, T* y) {
       const T* x_plane = x + plane * D * H * W;
       const int64_t nrows = wd.count * wh.count;
       row.src = b;
+      row.x_plane = x_plane;
+      row.wd = wd;
+      row.wh = wh;
+      row.fused = fusable && nrows > 0 && nrows <= kFusedRows && v_lo == c_lo && v_hi == c_hi;
+      if (row.fused) return row;
       if (m <= 0 || nrows == 0) {
         fill(b, c_hi - c_lo, R::identity());
         return row;
@@ -313,23 +345,50 @@ int separable(const PoolCpuPlan& plan, const T* x, T* y) {
       return row;
     };
 
+    auto fused = [&](const Row& row) {
+      const T* rows[4];
+      int g = 0;
+      bool first = true;
+      auto flush = [&] {
+        const int64_t len = rows[g - 1] + 2 * row.n_round <= x_end ? row.n_round : row.n;
+        fold<T, R, Power<T, P>, 2, 2>(acc.data, rows, g, first, len, 2, xf);
+        g = 0;
+        first = false;
+      };
+      for (int64_t a = 0; a < row.wd.count; ++a) {
+        const T* x_d = row.x_plane + (row.wd.first + a * row.wd.step) * H * W;
+        for (int64_t e = 0; e < row.wh.count; ++e) {
+          rows[g++] = x_d + (row.wh.first + e * row.wh.step) * W + row.c_lo;
+          if (g == 4) flush();
+        }
+      }
+      if (g > 0) flush();
+    };
+
     auto horizontal = [&](const Row& row) {
-      if constexpr (S >= 0) {
+      if (row.fused) {
+        fused(row);
+      } else if constexpr (S >= 0) {
         horizontal_fixed<T, R, S>(acc.data, row.src, row.n_round, kW, dW, sW);
       } else {
         horizontal_adaptive<T, R>(acc.data, row.src, win_w + row.ow0, row.n, row.c_lo);
       }
       if constexpr (M != PoolMode::max) {
         if (row.dh != den_dh || row.chunk != den_chunk) {
+          den_recip = true;
           for (int64_t i = 0; i < row.n; ++i) {
             const int64_t divisor = row.dh * win_w[row.ow0 + i].divisor;
-            den.data[i] = static_cast<T>(M == PoolMode::avg ? avg_divisor(p, divisor) : divisor);
+            const int64_t d = M == PoolMode::avg ? avg_divisor(p, divisor) : divisor;
+            den.data[i] = static_cast<T>(d);
+            den_recip = den_recip && d > 0 && (d & (d - 1)) == 0;
           }
+          if (den_recip)
+            for (int64_t i = 0; i < row.n; ++i) den.data[i] = T(1) / den.data[i];
           den_dh = row.dh;
           den_chunk = row.chunk;
         }
       }
-      finish_row<T, M, P>(row.out, acc.data, den.data, row.n, p.norm_type, plan.kernel_volume);
+      finish_row<T, M, P>(row.out, acc.data, den.data, den_recip, row.n, p.norm_type, plan.kernel_volume);
     };
 
     Row ring[2];
@@ -447,7 +506,7 @@ int global_pool(const PoolCpuPlan& plan, const T* x, T* y) {
       for (; i + L <= n; i += L) a0.add(load(px + i));
       T acc = a0.result();
       for (; i < n; ++i) acc = R::combine_scalar(acc, xf(px[i]));
-      finish_row<T, M, P>(y + plane, &acc, &den, 1, p.norm_type, plan.kernel_volume);
+      finish_row<T, M, P>(y + plane, &acc, &den, false, 1, p.norm_type, plan.kernel_volume);
     }
   });
   return kPoolOk;
@@ -502,7 +561,7 @@ void visit(T* best, I* best_index, const T* const* src, const I* index0, int g, 
 template <class T, class I, int S>
 int max_with_indices_fixed(const PoolCpuPlan& plan, const T* x, T* y, int64_t* indices) {
   constexpr int64_t L = kLanes<T>;
-  constexpr int kRows = 8;  // padded row copies in flight (their stores settle before the taps read them)
+  constexpr int kRows = 8;  // padded row copies in a ring; pending taps span at most 4 rows
   const PoolParams& p = plan.p;
   const int64_t D = p.in[0], H = p.in[1], W = p.in[2];
   const int64_t Do = p.out[0], Ho = p.out[1], Wo = p.out[2];
@@ -569,11 +628,6 @@ int max_with_indices_fixed(const PoolCpuPlan& plan, const T* x, T* y, int64_t* i
                 visit<T, I, S, 4>(bv, bi, taps, index0, g, count, sW);
                 g = 0;
               }
-            }
-            // A pending tap may still read a copy that the next kRows copies would overwrite.
-            if (g > 0 && copies % kRows == 0) {
-              visit<T, I, S, 4>(bv, bi, taps, index0, g, count, sW);
-              g = 0;
             }
           }
         }

@@ -2,8 +2,9 @@
 
 Two libraries with their own OpenMP pools (ours and torch's) slow each other down
 when one's workers are still spinning while the other runs. :func:`interleaved`
-therefore runs the contenders in turn (ours, torch NCHW, torch CL, ours, ...) and
-sleeps a little before each sample so the previous library's workers go idle.
+therefore runs the contenders in turn (rotating the order every round) and sleeps a
+little before each sample so the previous library's workers go idle, then makes one
+untimed call to wake its own before timing.
 """
 from __future__ import annotations
 
@@ -78,9 +79,16 @@ def interleaved(contenders: dict, rounds: int, *, pause: float = 0.02, warmup: i
     if budget is not None and round_time * rounds > budget:
         rounds = min(rounds, max(3, int(budget / round_time)))
     samples = {label: [] for label in contenders}
-    for _ in range(max(rounds, 1)):
-        for label, fn in contenders.items():
+    labels = list(contenders)
+    for r in range(max(rounds, 1)):
+        # Rotating the order gives no contender the seat right after another library's run.
+        for label in labels[r % len(labels):] + labels[:r % len(labels)]:
+            fn = contenders[label]
             time.sleep(pause)
+            # One untimed call after the pause: on a VM the first call after an idle gap pays
+            # for waking the vCPUs and the thread pool (milliseconds), which is not the op's cost.
+            fn()
+            sync()
             samples[label].append(_time_calls(fn, sync, calls[label]))
     return {label: Stats(tuple(s), calls[label]) for label, s in samples.items()}
 

@@ -140,7 +140,7 @@ def _adaptive_shape(op, spatial, output_size):
 def _pool(call, xv, n, mode, rule, out_spatial, *, kernel=None, stride=None, padding=None, dilation=None,
           count_include_pad=True, divisor_override=None, norm_type=2.0, return_indices=False):
     lead, spatial = _split(call.op, xv, n)
-    planes = int(np.prod(lead, dtype=np.int64))
+    planes = math.prod(lead)
     out_shape = lead + tuple(out_spatial)
     y, yv = call.empty(out_shape, xv.dtype)
     idx = idxv = None
@@ -240,8 +240,8 @@ def _max_unpool(n, x, indices, kernel_size, stride=None, padding=0, output_size=
         out = sizes
     if any(o < 1 for o in out):
         raise ValueError(f"{op}: output size {out} is too small")
-    out_plane = int(np.prod(out, dtype=np.int64))
-    planes = int(np.prod(lead, dtype=np.int64))
+    out_plane = math.prod(out)
+    planes = math.prod(lead)
     y, yv = call.empty(lead + tuple(out), xv.dtype)
     if planes == 0:
         return y
@@ -253,7 +253,7 @@ def _max_unpool(n, x, indices, kernel_size, stride=None, padding=0, output_size=
             raise ValueError(f"{op}: indices must be in [0, {out_plane}) (the output plane size {tuple(out)}), "
                              f"found {bad}")
     xc = call.contiguous(xv)
-    call.launch(call.ext.max_unpool_forward, planes, int(np.prod(spatial, dtype=np.int64)), out_plane,
+    call.launch(call.ext.max_unpool_forward, planes, math.prod(spatial), out_plane,
                 call.ptr(xc), call.ptr(ic), call.ptr(yv), call.dtype_code(xc), call.stream)
     return y
 

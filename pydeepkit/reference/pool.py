@@ -35,16 +35,10 @@ from typing import Sequence
 
 import numpy as np
 
-__all__ = [
-    "pool_output_size",
-    "max_pool1d", "max_pool2d", "max_pool3d",
-    "avg_pool1d", "avg_pool2d", "avg_pool3d",
-    "lp_pool1d", "lp_pool2d", "lp_pool3d",
-    "adaptive_avg_pool1d", "adaptive_avg_pool2d", "adaptive_avg_pool3d",
-    "adaptive_max_pool1d", "adaptive_max_pool2d", "adaptive_max_pool3d",
-    "max_unpool1d", "max_unpool2d", "max_unpool3d",
-    "global_avg_pool", "global_max_pool", "spatial_pyramid_pool",
-]
+from ..ops.pool import __all__ as _OP_NAMES
+
+# One oracle per op of pydeepkit.ops.pool, same names and arguments (minus `backend`).
+__all__ = ["pool_output_size", *_OP_NAMES]
 
 
 # ----------------------------------------------------------------------------- helpers
