@@ -209,6 +209,24 @@ def test_max_pool_window_entirely_in_padding(backend):
         ops.max_pool2d(backend.asarray(x2), 2, stride=1, padding=1, dilation=3, **backend.kw)
 
 
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("stride", [2, (3, 2), (1, 2)])
+def test_2x2_windows_inside_the_input(backend, stride, dtype, rng):
+    """2x2 windows at W stride 2 without padding or overhang (the CPU's one-pass 2x2 kernel):
+    max with NaN, avg with power-of-two and other divisors, lp with p = 1, 2, 3."""
+    x = _data(rng, (2, 3, 9, 11), dtype)
+    x[0, 0, 0, 0] = np.nan
+    xb = backend.asarray
+    assert_close(ops.max_pool2d(xb(x), 2, stride, **backend.kw), ref.max_pool2d(x, 2, stride), exact=True)
+    for dov in (None, 3, 8):
+        assert_close(ops.avg_pool2d(xb(x), 2, stride, divisor_override=dov, **backend.kw),
+                     ref.avg_pool2d(x, 2, stride, divisor_override=dov))
+    xi = _data(rng, (2, 3, 9, 11), dtype, "ints")
+    for norm in (1, 2, 3):
+        assert_close(ops.lp_pool2d(xb(xi), norm, 2, stride, **backend.kw), ref.lp_pool2d(xi, norm, 2, stride),
+                     kind="lp")
+
+
 # ---------------------------------------------------------------------------------------
 # avg pool
 # ---------------------------------------------------------------------------------------

@@ -686,10 +686,60 @@ int max_with_indices(const PoolCpuPlan& plan, const T* x, T* y, int64_t* indices
 }
 
 // ---------------------------------------------------------------------------------------------
+// 2x2 windows at W stride 2 that never reach padding or past the input (the 2x2 pooling of VGG,
+// U-Net, SegNet; 2-d only): each output row is folded and finished straight from its two input
+// rows in one pass. On 56-wide rows the row pipeline of `separable` costs ~20% more (measured on
+// avg 2x2 over [8,64,112,112]).
+template <class T>
+bool is_dense_2x2(const PoolParams& p) {
+  if (p.rule != WindowRule::fixed || p.kernel[0] != 1 || p.kernel[1] != 2 || p.kernel[2] != 2 ||
+      p.stride[2] != 2 || p.dilation[1] != 1 || p.dilation[2] != 1)
+    return false;
+  for (int d = 1; d < 3; ++d)
+    if (p.pad[d] != 0 || (p.out[d] - 1) * p.stride[d] + 2 > p.in[d]) return false;
+  return true;
+}
+
+template <class T, PoolMode M, int P>
+int dense_2x2(const PoolCpuPlan& plan, const T* x, T* y) {
+  using R = Reduce<T, M>;
+  const PoolParams& p = plan.p;
+  const int64_t H = p.in[1], W = p.in[2], Ho = p.out[1], Wo = p.out[2], sH = p.stride[1];
+  const int64_t divisor = M == PoolMode::avg ? avg_divisor(p, 4) : 4;
+  // x * (1 / d) == x / d exactly when d is a power of two.
+  const bool recip = (divisor & (divisor - 1)) == 0;
+  const T scale = recip ? T(1) / static_cast<T>(divisor) : static_cast<T>(divisor);
+  const double norm = P > 0 ? static_cast<double>(P) : p.norm_type;
+  const Power<T, P> xf{p.norm_type};
+  const int64_t total = p.planes * p.out[0] * Ho;
+  parallel_ranges(total, total * (2 * W + Wo) >= kParallelElements, [&](int64_t begin, int64_t end) {
+    for (int64_t r = begin; r < end; ++r) {
+      const int64_t plane = r / Ho, oh = r % Ho;
+      const T* __restrict r0 = x + (plane * H + oh * sH) * W;
+      const T* __restrict r1 = r0 + W;
+      T* __restrict out = y + r * Wo;
+      for (int64_t i = 0; i < Wo; ++i) {
+        const T v = R::combine(R::combine(xf(r0[2 * i]), xf(r0[2 * i + 1])),
+                               R::combine(xf(r1[2 * i]), xf(r1[2 * i + 1])));
+        if constexpr (M == PoolMode::avg) {
+          out[i] = recip ? v * scale : v / scale;
+        } else if constexpr (M == PoolMode::lp) {
+          out[i] = lp_finish(v, 4, 4, norm);
+        } else {
+          out[i] = v;
+        }
+      }
+    }
+  });
+  return kPoolOk;
+}
+
+// ---------------------------------------------------------------------------------------------
 template <class T, PoolMode M, int P>
 int run_mode(const PoolCpuPlan& plan, const T* x, T* y) {
   if (plan.global) return global_pool<T, M, P>(plan, x, y);
   if (plan.p.rule == WindowRule::adaptive) return separable<T, M, P, -1>(plan, x, y);
+  if (is_dense_2x2<T>(plan.p)) return dense_2x2<T, M, P>(plan, x, y);
   switch (plan.p.stride[2]) {
     case 1: return separable<T, M, P, 1>(plan, x, y);
     case 2: return separable<T, M, P, 2>(plan, x, y);
