@@ -13,8 +13,10 @@ def info() -> dict:
     ``{"available": False, "reason": ...}``.
 
     Example:
-        >>> pydeepkit.info()["cpu"]["simd"]
-        'avx512'
+        >>> pydeepkit.info()["cpu"]["available"]
+        True
+        >>> pydeepkit.info()["cpu"]["simd"] in ("base", "avx2", "avx512")
+        True
     """
     report = {}
     for backend in ("cpu", "emu", "cuda"):

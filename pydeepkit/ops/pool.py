@@ -307,7 +307,7 @@ _AVG_DOC = """{n}-d average pooling, as torch.nn.functional.{name}.
     padded input, as torch); divisor_override replaces the divisor.
 
     Example:
-        >>> y = pydeepkit.ops.{name}(np.ones{example}, 2)
+        >>> y = pydeepkit.ops.{name}(np.ones({example}, np.float32), 2)
     """
 _LP_DOC = """{n}-d power-average (Lp) pooling, as torch.nn.functional.{name}.
 
@@ -317,7 +317,7 @@ _LP_DOC = """{n}-d power-average (Lp) pooling, as torch.nn.functional.{name}.
     norm_type=2 is the L2 pooling of the course material.
 
     Example:
-        >>> y = pydeepkit.ops.{name}(np.ones{example}, 2, 2)
+        >>> y = pydeepkit.ops.{name}(np.ones({example}, np.float32), 2, 2)
     """
 _ADAPTIVE_MAX_DOC = """{n}-d adaptive max pooling, as torch.nn.functional.{name}.
 
@@ -326,7 +326,7 @@ _ADAPTIVE_MAX_DOC = """{n}-d adaptive max pooling, as torch.nn.functional.{name}
     [floor(i*in/out), ceil((i+1)*in/out)). return_indices as max_pool.
 
     Example:
-        >>> y = pydeepkit.ops.{name}(np.ones{example}, 4)
+        >>> y = pydeepkit.ops.{name}(np.ones({example}, np.float32), 4)
     """
 _ADAPTIVE_AVG_DOC = """{n}-d adaptive average pooling, as torch.nn.functional.{name}.
 
@@ -335,7 +335,7 @@ _ADAPTIVE_AVG_DOC = """{n}-d adaptive average pooling, as torch.nn.functional.{n
     [floor(i*in/out), ceil((i+1)*in/out)).
 
     Example:
-        >>> y = pydeepkit.ops.{name}(np.ones{example}, 1)   # global average
+        >>> y = pydeepkit.ops.{name}(np.ones({example}, np.float32), 1)   # global average
     """
 _UNPOOL_DOC = """{n}-d max unpooling (SegNet's upsampling), as torch.nn.functional.{name}.
 
@@ -345,6 +345,7 @@ _UNPOOL_DOC = """{n}-d max unpooling (SegNet's upsampling), as torch.nn.function
     output_size). Indices outside the output plane are an error.
 
     Example:
+        >>> x = np.random.rand{example}.astype(np.float32)
         >>> y, idx = pydeepkit.ops.max_pool{n}d(x, 2, return_indices=True)
         >>> x_up = pydeepkit.ops.{name}(y, idx, 2)
     """
