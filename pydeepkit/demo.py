@@ -29,9 +29,10 @@ _S1, _S2, _S3 = (2, 3, 17), (2, 3, 13, 11), (1, 2, 7, 9, 8)
 class Case:
     """One demo check: ``op(*inputs, **kwargs)`` on an input of ``shape``.
 
-    inputs: "uniform" (x in [-1, 1)), "positive" (x in [0.1, 1), for Lp pooling) or
+    inputs: "uniform" (x in [-1, 1)), "positive" (x in [0.1, 1), for Lp pooling),
     "unpool" (the values and indices of the reference max pooling of x with the same
-    kernel_size/stride/padding, i.e. what max_unpool consumes).
+    kernel_size/stride/padding, i.e. what max_unpool consumes) or "gemm" (shape is
+    (M, K, N): a [M, K], b [K, N] and bias [N] in [-1, 1)).
     rtol, atol: tolerance against the reference (float32).
     """
 
@@ -87,6 +88,8 @@ CASES = (
     Case("global_max_pool", _S3, dict(keepdim=True)),
     Case("spatial_pyramid_pool", _S2, dict(levels=(1, 2, 4), mode="max")),
     Case("spatial_pyramid_pool", _S1, dict(levels=(1, 2, 3), mode="avg")),
+    Case("gemm", (67, 45, 83), dict(activation="relu"), inputs="gemm", rtol=1e-4, atol=1e-5),
+    Case("gemm", (64, 128, 96), dict(activation="gelu"), inputs="gemm", rtol=1e-4, atol=1e-5),
 )
 
 
@@ -96,6 +99,9 @@ CASES = (
 def make_inputs(case: Case, reference, seed: int = 0) -> tuple:
     """The deterministic numpy inputs of ``case`` (positional arguments before kwargs)."""
     rng = np.random.default_rng(seed)
+    if case.inputs == "gemm":
+        m, k, n = case.shape
+        return tuple(rng.uniform(-1.0, 1.0, size=s).astype(np.float32) for s in ((m, k), (k, n), (n,)))
     low = 0.1 if case.inputs == "positive" else -1.0
     x = rng.uniform(low, 1.0, size=case.shape).astype(np.float32)
     if case.inputs != "unpool":
@@ -120,9 +126,18 @@ def _global_torch(reduce):
     return run
 
 
+def _gemm_torch(a, b, bias=None, activation=None, negative_slope=0.01):
+    import torch
+    import torch.nn.functional as F
+    out = a @ b if bias is None else torch.addmm(bias, a, b)
+    if activation == "leaky_relu":
+        return F.leaky_relu(out, negative_slope)
+    return out if activation is None else getattr(F, activation)(out)
+
+
 # ops without a torch.nn.functional namesake (the others are looked up by name)
 _TORCH_EQUIVALENTS = {"global_avg_pool": _global_torch("mean"), "global_max_pool": _global_torch("amax"),
-                      "spatial_pyramid_pool": _spp_torch}
+                      "spatial_pyramid_pool": _spp_torch, "gemm": _gemm_torch}
 
 
 def torch_function(op: str):
@@ -326,8 +341,8 @@ def run_cli(args: argparse.Namespace) -> int:
 
 
 DESCRIPTION = """\
-Runs every pooling op (max/avg/Lp 1-3d, adaptive, unpool, global, SPP) on every
-available backend (cpu, emu, cuda) on small deterministic inputs, checks each
+Runs every op (pooling: max/avg/Lp 1-3d, adaptive, unpool, global, SPP; gemm with
+its fused epilogue) on every available backend (cpu, emu, cuda) on small deterministic inputs, checks each
 result against the numpy reference and prints op, backend, shape, max abs error,
 PASS/FAIL and ms per call (with torch's ms beside ours when torch is installed).
 Exits with 1 if any check fails.

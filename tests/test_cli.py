@@ -147,10 +147,11 @@ def test_bench_without_torch(tmp_path):
 # ---------------------------------------------------------------------------------------
 def test_entries_are_selected_by_substring():
     names = [e.name for e in bench.entries()]
-    assert names[:4] == ["max_pool2d 3x3 s2 p1", "avg_pool2d 2x2", "adaptive_avg_pool2d to 1", "max_pool3d 2x2x2"]
+    pool_names = [e.name for e in bench.entries() if e.family == "pool"]  # families come in module order
+    assert pool_names[:4] == ["max_pool2d 3x3 s2 p1", "avg_pool2d 2x2", "adaptive_avg_pool2d to 1",
+                              "max_pool3d 2x2x2"]
     assert [e.name for e in bench.select(bench.entries(), ["MAX_POOL"])] == ["max_pool2d 3x3 s2 p1", "max_pool3d 2x2x2"]
     assert len(bench.select(bench.entries(), [])) == len(names)
-    assert all(e.family == "pool" for e in bench.entries()[:4])
 
 
 def test_stats():
@@ -188,7 +189,7 @@ def test_demo_compare():
     assert not compare(y, (y, idx), 1e-5, 1e-5)[0]
 
 
-def test_demo_covers_every_pool_op():
-    from pydeepkit.ops import pool
+def test_demo_covers_every_op():
+    from pydeepkit import ops
     covered = {c.op for c in CASES}
-    assert covered == set(pool.__all__), set(pool.__all__) ^ covered
+    assert covered == set(ops.__all__), set(ops.__all__) ^ covered

@@ -2,7 +2,21 @@
 #pragma once
 #include <pybind11/pybind11.h>
 
+namespace pdk {
+namespace cpu {}
+namespace cuda {}
+namespace bind {
+// The entry points this extension binds: pdk::cpu in _C, pdk::cuda in _C_cuda and _C_emu.
+#if PDK_BACKEND_CPU
+namespace backend = ::pdk::cpu;
+#else
+namespace backend = ::pdk::cuda;
+#endif
+}  // namespace bind
+}  // namespace pdk
+
 namespace pdk::bind {
 void register_pool(pybind11::module_& m);
+void register_gemm(pybind11::module_& m);
 void register_emu_selftest(pybind11::module_& m);  // _C_cuda and _C_emu only
 }  // namespace pdk::bind

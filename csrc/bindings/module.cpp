@@ -64,6 +64,7 @@ PYBIND11_MODULE(PDK_MODULE_NAME, m) {
         "Select the CPU kernels' instruction set ('base', 'avx2', 'avx512').");
 #endif
   pdk::bind::register_pool(m);
+  pdk::bind::register_gemm(m);
 #if PDK_BACKEND_CUDA
   pdk::bind::register_emu_selftest(m);
 #endif

@@ -7,12 +7,6 @@
 #include "bindings/bindings.h"
 #include "pool/pool.h"
 
-#if PDK_BACKEND_CPU
-namespace backend = pdk::cpu;
-#else
-namespace backend = pdk::cuda;
-#endif
-
 namespace py = pybind11;
 using Extents = std::array<int64_t, 3>;
 
