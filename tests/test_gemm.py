@@ -7,12 +7,11 @@ blocks, the thread grid) run on the CPU backend only, under every ISA.
 """
 from __future__ import annotations
 
-import math
-
 import numpy as np
 import pytest
 
 import pydeepkit.ops as ops
+from pydeepkit.reference.gemm import gemm as reference_gemm
 
 from conftest import cpu_isas, to_numpy
 
@@ -20,28 +19,11 @@ DTYPES = [np.float32, np.float64]
 ACTIVATIONS = [None, "relu", "leaky_relu", "sigmoid", "tanh", "gelu"]
 
 
-def _erf(x):
-    return np.vectorize(math.erf, otypes=[np.float64])(x)
-
-
 def reference(a, b, bias=None, residual=None, activation=None, negative_slope=0.01):
-    """act(a @ b + bias + residual) in float64, activations as torch (gelu: exact erf form)."""
-    c = np.asarray(a, np.float64) @ np.asarray(b, np.float64)
-    if bias is not None:
-        c = c + np.asarray(bias, np.float64)[None, :]
-    if residual is not None:
-        c = c + np.asarray(residual, np.float64)
-    if activation == "relu":
-        c = np.maximum(c, 0)
-    elif activation == "leaky_relu":
-        c = np.where(c > 0, c, c * negative_slope)
-    elif activation == "sigmoid":
-        c = 1 / (1 + np.exp(-c))
-    elif activation == "tanh":
-        c = np.tanh(c)
-    elif activation == "gelu":
-        c = 0.5 * c * (1 + _erf(c / math.sqrt(2)))
-    return c
+    """The package's oracle (pydeepkit.reference.gemm) on float64 inputs: the unrounded result."""
+    def f64(v):
+        return None if v is None else np.asarray(v, np.float64)
+    return reference_gemm(f64(a), f64(b), f64(bias), activation, negative_slope=negative_slope, residual=f64(residual))
 
 
 def check(actual, a, b, bias=None, residual=None, activation=None, negative_slope=0.01, dtype=np.float32):
