@@ -74,40 +74,43 @@ struct Operands {
   bool ta, tb;
 };
 
+// Packs one R-wide panel of depth kc: dst[k * R + i] = src[k * ks + i * is] for i < width, zero
+// for width <= i < R, so the micro-kernel always runs a full tile. A's row panels and B's column
+// panels are the same operation with the strides swapped.
+template <class T, int R>
+void pack_panel(const T* src, int64_t is, int64_t ks, int64_t width, int64_t kc, T* dst) {
+  if (is == 1) {  // the panel's R elements are contiguous for each k
+    for (int64_t k = 0; k < kc; ++k) {
+      const T* s = src + k * ks;
+      T* d = dst + k * R;
+      int64_t i = 0;
+      for (; i < width; ++i) d[i] = s[i];
+      for (; i < R; ++i) d[i] = T(0);
+    }
+  } else if (width == R) {  // full panel, contiguous along k: R streams, contiguous stores
+    const T* s[R];
+#pragma GCC unroll 16
+    for (int i = 0; i < R; ++i) s[i] = src + i * is;
+    for (int64_t k = 0; k < kc; ++k) {
+      T* d = dst + k * R;
+#pragma GCC unroll 16
+      for (int i = 0; i < R; ++i) d[i] = s[i][k * ks];
+    }
+  } else {  // edge panel, contiguous along k: read each line contiguously, write with stride R
+    for (int64_t i = 0; i < width; ++i)
+      for (int64_t k = 0; k < kc; ++k) dst[k * R + i] = src[i * is + k * ks];
+    for (int64_t i = width; i < R; ++i)
+      for (int64_t k = 0; k < kc; ++k) dst[k * R + i] = T(0);
+  }
+}
+
 // Packs rows [i0, i0 + m) x columns [p0, p0 + kc) of A into MR-row panels: panel r holds
-// dst[k * MR + i] = A(i0 + r * MR + i, p0 + k); rows past m are zero so the micro-kernel always
-// runs a full tile.
+// dst[k * MR + i] = A(i0 + r * MR + i, p0 + k).
 template <class T>
 void pack_a(const Operands<T>& o, int64_t i0, int64_t m, int64_t p0, int64_t kc, T* dst) {
-  constexpr int MR = kMR;
-  for (int64_t r0 = 0; r0 < m; r0 += MR, dst += MR * kc) {
-    const int64_t rows = min64(MR, m - r0);
-    if (o.ta) {  // A stored [K, M]: a panel row of MR elements is contiguous
-      for (int64_t k = 0; k < kc; ++k) {
-        const T* src = o.a + (p0 + k) * o.lda + i0 + r0;
-        T* d = dst + k * MR;
-        int64_t i = 0;
-        for (; i < rows; ++i) d[i] = src[i];
-        for (; i < MR; ++i) d[i] = T(0);
-      }
-    } else if (rows == MR) {  // A stored [M, K], full panel: MR row streams, contiguous stores
-      const T* src[MR];
-#pragma GCC unroll 16
-      for (int i = 0; i < MR; ++i) src[i] = o.a + (i0 + r0 + i) * o.lda + p0;
-      for (int64_t k = 0; k < kc; ++k) {
-        T* d = dst + k * MR;
-#pragma GCC unroll 16
-        for (int i = 0; i < MR; ++i) d[i] = src[i][k];
-      }
-    } else {  // A stored [M, K], edge panel: read each row contiguously, write with stride MR
-      for (int64_t i = 0; i < rows; ++i) {
-        const T* src = o.a + (i0 + r0 + i) * o.lda + p0;
-        for (int64_t k = 0; k < kc; ++k) dst[k * MR + i] = src[k];
-      }
-      for (int64_t i = rows; i < MR; ++i)
-        for (int64_t k = 0; k < kc; ++k) dst[k * MR + i] = T(0);
-    }
-  }
+  const int64_t is = o.ta ? 1 : o.lda, ks = o.ta ? o.lda : 1;  // strides of row i and column k
+  for (int64_t r0 = 0; r0 < m; r0 += kMR, dst += kMR * kc)
+    pack_panel<T, kMR>(o.a + (i0 + r0) * is + p0 * ks, is, ks, min64(kMR, m - r0), kc, dst);
 }
 
 // Packs NR-column panels [q0, q1) of B rows [p0, p0 + kc) x columns [j0, j0 + n): panel q holds
@@ -116,26 +119,10 @@ template <class T>
 void pack_b(const Operands<T>& o, int64_t p0, int64_t kc, int64_t j0, int64_t n, int64_t q0, int64_t q1,
             T* dst) {
   constexpr int NR = kNR<T>;
-  for (int64_t q = q0; q < q1; ++q) {
-    T* d = dst + q * kc * NR;
-    const int64_t c0 = q * NR, cols = min64(NR, n - c0);
-    if (!o.tb) {  // B stored [K, N]: a panel row is contiguous
-      for (int64_t k = 0; k < kc; ++k) {
-        const T* src = o.b + (p0 + k) * o.ldb + j0 + c0;
-        T* dk = d + k * NR;
-        int64_t j = 0;
-        for (; j < cols; ++j) dk[j] = src[j];
-        for (; j < NR; ++j) dk[j] = T(0);
-      }
-    } else {  // B stored [N, K]: read each column contiguously, write with stride NR
-      for (int64_t j = 0; j < cols; ++j) {
-        const T* src = o.b + (j0 + c0 + j) * o.ldb + p0;
-        for (int64_t k = 0; k < kc; ++k) d[k * NR + j] = src[k];
-      }
-      for (int64_t j = cols; j < NR; ++j)
-        for (int64_t k = 0; k < kc; ++k) d[k * NR + j] = T(0);
-    }
-  }
+  const int64_t js = o.tb ? o.ldb : 1, ks = o.tb ? 1 : o.ldb;  // strides of column j and row k
+  for (int64_t q = q0; q < q1; ++q)
+    pack_panel<T, NR>(o.b + (j0 + q * NR) * js + p0 * ks, js, ks, min64(NR, n - q * NR), kc,
+                      dst + q * kc * NR);
 }
 
 // The MR x NR register tile: acc = A panel (MR x kc) @ B panel (kc x NR), then C = acc

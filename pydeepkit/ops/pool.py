@@ -99,10 +99,10 @@ def _window_shape(op, spatial, kernel, stride, padding, dilation, ceil_mode):
         raise ValueError(f"{op}: output size is too small: input spatial size {spatial} with kernel_size={kernel}, "
                          f"stride={stride}, padding={padding}, dilation={dilation} gives {out}")
     for dim, (size, o, k, s, p, d) in enumerate(zip(spatial, out, kernel, stride, padding, dilation)):
-        if d > 1 and _empty_dilated_window(size, o, k, s, p, d) is not None:
+        o_bad = _empty_dilated_window(size, o, k, s, p, d) if d > 1 else None
+        if o_bad is not None:
             # torch returns -inf with an index outside the plane here; an index that
             # max_unpool would reject is a silent wrong answer, so this is an error.
-            o_bad = _empty_dilated_window(size, o, k, s, p, d)
             raise ValueError(f"{op}: with dilation={dilation}, the window of output {o_bad} along spatial dim "
                              f"{dim} reads only padding (input size {size}, kernel_size={k}, padding={p})")
     return out
