@@ -4,12 +4,14 @@
 set(PDK_COMMON_SOURCES
   csrc/pool/pool_check.cpp
   csrc/gemm/gemm_check.cpp
+  csrc/conv/conv_check.cpp
 )
 # pybind11 bindings; PDK_BACKEND_CPU / PDK_BACKEND_CUDA select which entry points they bind.
 set(PDK_BINDING_SOURCES
   csrc/bindings/module.cpp
   csrc/bindings/pool_bindings.cpp
   csrc/bindings/gemm_bindings.cpp
+  csrc/bindings/conv_bindings.cpp
 )
 # Bindings only the CUDA-model modules (_C_cuda, _C_emu) have.
 set(PDK_CUDA_BINDING_SOURCES
@@ -20,16 +22,20 @@ set(PDK_CPU_SOURCES
   csrc/core/cpu_features.cpp
   csrc/pool/pool_cpu.cpp
   csrc/gemm/gemm_cpu.cpp
+  csrc/conv/conv_cpu.cpp
 )
 # CPU kernels compiled once per instruction set (see CMakeLists.txt).
 set(PDK_CPU_ISA_SOURCES
   csrc/pool/pool_cpu_kernels.cpp
   csrc/gemm/gemm_cpu_kernels.cpp
+  csrc/conv/conv_cpu_kernels.cpp
+  csrc/conv/conv_depthwise_kernels.cpp
 )
 # CUDA sources: nvcc for _C_cuda, the host compiler + emulator for _C_emu.
 set(PDK_CUDA_SOURCES
   csrc/pool/pool_cuda.cu
   csrc/gemm/gemm_cuda.cu
+  csrc/conv/conv_cuda.cu
   csrc/emu/selftest/emu_selftest.cu
 )
 # Emulator runtime sources (_C_emu only); empty: the emulator is header-only (csrc/emu/cuda_emu.h).

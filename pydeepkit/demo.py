@@ -31,8 +31,9 @@ class Case:
 
     inputs: "uniform" (x in [-1, 1)), "positive" (x in [0.1, 1), for Lp pooling),
     "unpool" (the values and indices of the reference max pooling of x with the same
-    kernel_size/stride/padding, i.e. what max_unpool consumes) or "gemm" (shape is
-    (M, K, N): a [M, K], b [K, N] and bias [N] in [-1, 1)).
+    kernel_size/stride/padding, i.e. what max_unpool consumes), "gemm" (shape is
+    (M, K, N): a [M, K], b [K, N] and bias [N] in [-1, 1)) or "weights" (x of ``shape``
+    then one array per shape in ``weights``, e.g. a convolution's weight and bias).
     rtol, atol: tolerance against the reference (float32).
     """
 
@@ -40,6 +41,7 @@ class Case:
     shape: tuple
     kwargs: dict = field(default_factory=dict)
     inputs: str = "uniform"
+    weights: tuple = ()
     rtol: float = 1e-5
     atol: float = 1e-5
 
@@ -59,7 +61,8 @@ class Case:
 
 _SHORT = {"kernel_size": "k", "stride": "s", "padding": "p", "dilation": "d", "ceil_mode": "ceil",
           "return_indices": "idx", "count_include_pad": "cip", "divisor_override": "div",
-          "output_size": "out", "norm_type": "norm"}
+          "output_size": "out", "norm_type": "norm", "groups": "g", "padding_mode": "pad",
+          "activation": "act", "output_padding": "op"}
 
 CASES = (
     Case("max_pool1d", _S1, dict(kernel_size=3, stride=2, padding=1, return_indices=True)),
@@ -90,6 +93,18 @@ CASES = (
     Case("spatial_pyramid_pool", _S1, dict(levels=(1, 2, 3), mode="avg")),
     Case("gemm", (67, 45, 83), dict(activation="relu"), inputs="gemm", rtol=1e-4, atol=1e-5),
     Case("gemm", (64, 128, 96), dict(activation="gelu"), inputs="gemm", rtol=1e-4, atol=1e-5),
+    Case("conv1d", (2, 6, 29), dict(padding=3, dilation=2), "weights", ((8, 6, 7), (8,)), 1e-4, 1e-5),
+    Case("conv2d", (2, 8, 15, 13), dict(padding=1, activation="relu"), "weights", ((16, 8, 3, 3), (16,)), 1e-4, 1e-5),
+    Case("conv2d", (2, 8, 15, 13), dict(stride=2, padding="valid", groups=2, padding_mode="reflect"), "weights",
+         ((12, 4, 5, 3), (12,)), 1e-4, 1e-5),
+    Case("conv2d", (2, 8, 15, 13), dict(padding=1, groups=8), "weights", ((16, 1, 3, 3), (16,)), 1e-4, 1e-5),
+    Case("conv3d", (1, 3, 6, 9, 8), dict(padding="same"), "weights", ((4, 3, 3, 3, 3), (4,)), 1e-4, 1e-5),
+    Case("conv_transpose1d", (2, 6, 11), dict(stride=2, padding=1, output_padding=1), "weights",
+         ((6, 4, 4), (4,)), 1e-4, 1e-5),
+    Case("conv_transpose2d", (2, 8, 7, 6), dict(stride=2, padding=1), "weights", ((8, 4, 4, 4), (4,)), 1e-4, 1e-5),
+    Case("conv_transpose3d", (1, 4, 3, 4, 5), dict(stride=2), "weights", ((4, 2, 3, 3, 3), (2,)), 1e-4, 1e-5),
+    Case("separable_conv2d", (2, 8, 15, 13), dict(padding=1), "weights", ((16, 1, 3, 3), (12, 16, 1, 1), (12,)),
+         1e-4, 1e-5),
 )
 
 
@@ -102,6 +117,8 @@ def make_inputs(case: Case, reference, seed: int = 0) -> tuple:
     if case.inputs == "gemm":
         m, k, n = case.shape
         return tuple(rng.uniform(-1.0, 1.0, size=s).astype(np.float32) for s in ((m, k), (k, n), (n,)))
+    if case.inputs == "weights":
+        return tuple(rng.uniform(-1.0, 1.0, size=s).astype(np.float32) for s in (case.shape, *case.weights))
     low = 0.1 if case.inputs == "positive" else -1.0
     x = rng.uniform(low, 1.0, size=case.shape).astype(np.float32)
     if case.inputs != "unpool":
@@ -135,9 +152,29 @@ def _gemm_torch(a, b, bias=None, activation=None, negative_slope=0.01):
     return out if activation is None else getattr(F, activation)(out)
 
 
-# ops without a torch.nn.functional namesake (the others are looked up by name)
+def _conv_torch(op):
+    def run(x, weight, bias=None, *args, padding_mode="zeros", activation=None, negative_slope=0.01, **kwargs):
+        import torch.nn.functional as F
+        if padding_mode != "zeros":
+            raise NotImplementedError("padding_mode is nn.Conv*'s option, not F's: no torch timing")
+        out = getattr(F, op)(x, weight, bias, *args, **kwargs)
+        if activation == "leaky_relu":
+            return F.leaky_relu(out, negative_slope)
+        return out if activation is None else getattr(F, activation)(out)
+    return run
+
+
+def _separable_torch(x, dw, pw, bias=None, stride=1, padding=0, dilation=1):
+    import torch.nn.functional as F
+    return F.conv2d(F.conv2d(x, dw, None, stride, padding, dilation, x.shape[1]), pw, bias)
+
+
+# ops without a torch.nn.functional namesake or with extra arguments (the others are looked up by name)
 _TORCH_EQUIVALENTS = {"global_avg_pool": _global_torch("mean"), "global_max_pool": _global_torch("amax"),
-                      "spatial_pyramid_pool": _spp_torch, "gemm": _gemm_torch}
+                      "spatial_pyramid_pool": _spp_torch, "gemm": _gemm_torch,
+                      "separable_conv2d": _separable_torch,
+                      **{f"conv{n}d": _conv_torch(f"conv{n}d") for n in (1, 2, 3)},
+                      **{f"conv_transpose{n}d": _conv_torch(f"conv_transpose{n}d") for n in (1, 2, 3)}}
 
 
 def torch_function(op: str):
@@ -342,7 +379,8 @@ def run_cli(args: argparse.Namespace) -> int:
 
 DESCRIPTION = """\
 Runs every op (pooling: max/avg/Lp 1-3d, adaptive, unpool, global, SPP; gemm with
-its fused epilogue) on every available backend (cpu, emu, cuda) on small deterministic inputs, checks each
+its fused epilogue; convolution 1-3d: grouped, depthwise, padding modes, transposed,
+separable) on every available backend (cpu, emu, cuda) on small deterministic inputs, checks each
 result against the numpy reference and prints op, backend, shape, max abs error,
 PASS/FAIL and ms per call (with torch's ms beside ours when torch is installed).
 Exits with 1 if any check fails.

@@ -18,5 +18,6 @@ namespace backend = ::pdk::cuda;
 namespace pdk::bind {
 void register_pool(pybind11::module_& m);
 void register_gemm(pybind11::module_& m);
+void register_conv(pybind11::module_& m);
 void register_emu_selftest(pybind11::module_& m);  // _C_cuda and _C_emu only
 }  // namespace pdk::bind

@@ -65,6 +65,7 @@ PYBIND11_MODULE(PDK_MODULE_NAME, m) {
 #endif
   pdk::bind::register_pool(m);
   pdk::bind::register_gemm(m);
+  pdk::bind::register_conv(m);
 #if PDK_BACKEND_CUDA
   pdk::bind::register_emu_selftest(m);
 #endif

@@ -1,8 +1,7 @@
 // CPU GEMM entry point: validation, cache blocking, thread grid, packing workspace and run-time ISA dispatch.
 #include <algorithm>
-#include <cstdlib>
-#include <memory>
 
+#include "core/aligned_buffer.h"
 #include "core/cpu_features.h"
 #include "gemm/gemm.h"
 #include "gemm/gemm_cpu_kernels.h"
@@ -41,16 +40,28 @@ int64_t balanced_block(int64_t total, int64_t cap, int64_t unit) {
   return std::min(cap, round_up(ceil_div(total, blocks), unit));
 }
 
-struct FreeDeleter {
-  void operator()(void* p) const { std::free(p); }
-};
-
-void* aligned_workspace(int64_t elements, int64_t elem_size) {
-  const auto bytes = static_cast<std::size_t>(std::max<int64_t>(elements, 1) * elem_size);
-  return std::aligned_alloc(64, (bytes + 63) & ~std::size_t{63});  // size: a multiple of the alignment
-}
-
 }  // namespace
+
+GemmCpuPlan plan_gemm(const GemmParams& p, DType dtype, int64_t threads) {
+  GemmCpuPlan plan;
+  plan.p = p;
+  tile_shape(dtype, &plan.mr, &plan.nr);
+  PDK_CHECK(plan.mr > 0 && plan.nr > 0, "gemm: no micro-kernel for dtype ", dtype_name(dtype));
+  const int64_t es = dtype == DType::float32 ? 4 : 8, mr = plan.mr, nr = plan.nr;
+  const int64_t K = std::max<int64_t>(p.K, 1);
+  plan.kc = balanced_block(K, std::max<int64_t>(64, std::min(kMaxKc, kL1Budget / (nr * es) / 8 * 8)), 8);
+  plan.kc = std::min(plan.kc, K);
+  const int64_t mc_cap = std::max(mr, kL2Budget / (plan.kc * es) / mr * mr);
+  const int64_t nc_cap = std::max(nr, kL3Budget / (plan.kc * es) / nr * nr);
+  plan.nc = balanced_block(std::max<int64_t>(p.N, 1), nc_cap, nr);
+
+  // Threads share each B block and take (A block x N chunk) items dynamically (see
+  // gemm_cpu_kernels.cpp), so small M still keeps every core busy; mc is balanced over M.
+  const double flops = static_cast<double>(p.M) * p.N * p.K;
+  plan.threads = threads > 0 ? threads : flops >= kParallelFlops ? std::max(1, omp_max_threads()) : 1;
+  plan.mc = balanced_block(std::max<int64_t>(p.M, 1), mc_cap, mr);
+  return plan;
+}
 
 void gemm_forward(const GemmParams& params, std::uintptr_t a, std::uintptr_t b, std::uintptr_t bias,
                   std::uintptr_t residual, std::uintptr_t c, DType dtype, std::uintptr_t stream) {
@@ -69,26 +80,10 @@ void gemm_forward(const GemmParams& params, std::uintptr_t a, std::uintptr_t b, 
   PDK_CHECK(p.bias_mode == BiasMode::none || bias != 0, "gemm: bias mode set but bias pointer is null");
   PDK_CHECK(p.ldr == 0 || residual != 0, "gemm: ldr != 0 but residual pointer is null");
 
-  GemmCpuPlan plan;
-  plan.p = p;
-  tile_shape(dtype, &plan.mr, &plan.nr);
-  PDK_CHECK(plan.mr > 0 && plan.nr > 0, "gemm: no micro-kernel for dtype ", dtype_name(dtype));
-  const int64_t es = dtype == DType::float32 ? 4 : 8, mr = plan.mr, nr = plan.nr;
-  const int64_t K = std::max<int64_t>(p.K, 1);
-  plan.kc = balanced_block(K, std::max<int64_t>(64, std::min(kMaxKc, kL1Budget / (nr * es) / 8 * 8)), 8);
-  plan.kc = std::min(plan.kc, K);
-  const int64_t mc_cap = std::max(mr, kL2Budget / (plan.kc * es) / mr * mr);
-  const int64_t nc_cap = std::max(nr, kL3Budget / (plan.kc * es) / nr * nr);
-  plan.nc = balanced_block(p.N, nc_cap, nr);
-
-  // Threads share each B block and take (A block x N chunk) items dynamically (see
-  // gemm_cpu_kernels.cpp), so small M still keeps every core busy; mc is balanced over M.
-  const double flops = static_cast<double>(p.M) * p.N * p.K;
-  plan.threads = flops >= kParallelFlops ? std::max(1, omp_max_threads()) : 1;
-  plan.mc = balanced_block(p.M, mc_cap, mr);
-
-  std::unique_ptr<void, FreeDeleter> a_pack(aligned_workspace(plan.threads * plan.mc * plan.kc, es));
-  std::unique_ptr<void, FreeDeleter> b_pack(aligned_workspace(plan.kc * plan.nc, es));
+  GemmCpuPlan plan = plan_gemm(p, dtype);
+  const int64_t es = dtype == DType::float32 ? 4 : 8;
+  AlignedBuffer a_pack = aligned_buffer(plan.threads * plan.mc * plan.kc, es);
+  AlignedBuffer b_pack = aligned_buffer(plan.kc * plan.nc, es);
   PDK_CHECK(a_pack && b_pack, "gemm: out of memory for the packing buffers (",
             (plan.threads * plan.mc * plan.kc + plan.kc * plan.nc) * es, " bytes)");
   plan.a_pack = a_pack.get();

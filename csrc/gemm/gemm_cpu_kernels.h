@@ -32,4 +32,10 @@ namespace isa_avx2 { PDK_GEMM_CPU_KERNELS }
 namespace isa_avx512 { PDK_GEMM_CPU_KERNELS }
 #undef PDK_GEMM_CPU_KERNELS
 
+namespace cpu {
+// The blocking of p for the active ISA's micro-kernel (workspace pointers left null); threads > 0
+// forces the thread count, 0 picks it from the problem size. Compiled once (gemm_cpu.cpp).
+GemmCpuPlan plan_gemm(const GemmParams& p, DType dtype, int64_t threads = 0);
+}  // namespace cpu
+
 }  // namespace pdk

@@ -1,0 +1,157 @@
+// CPU convolution entry point: validation, algorithm choice (depthwise direct, implicit GEMM, GEMM + gather), blocking and workspaces.
+#include <algorithm>
+#include <atomic>
+#include <cstring>
+
+#include "conv/conv_common.h"
+#include "conv/conv_cpu_kernels.h"
+#include "core/aligned_buffer.h"
+#include "core/cpu_features.h"
+
+namespace pdk::cpu {
+namespace {
+
+int run_conv_gemm(const ConvCpuPlan& plan, std::uintptr_t x, std::uintptr_t w, std::uintptr_t bias,
+                  std::uintptr_t residual, std::uintptr_t out, DType dtype) {
+  PDK_ISA_DISPATCH(conv_gemm_kernel, plan, x, w, bias, residual, out, dtype);
+}
+
+int run_depthwise(const ConvParams& p, int64_t threads, std::uintptr_t x, std::uintptr_t w, std::uintptr_t bias,
+                  std::uintptr_t residual, std::uintptr_t out, DType dtype) {
+  PDK_ISA_DISPATCH(depthwise_conv_kernel, p, threads, x, w, bias, residual, out, dtype);
+}
+
+// The direct forward path (ConvCpuPlan::direct): chosen unless the extended columns it computes
+// and drops (the kernel's overhang at the end of every output row) exceed 20% of the real ones,
+// or the convolution is a 1x1 that already reads its input as a plain matrix.
+constexpr int64_t kDirectWastePercent = 20;
+// Panel width the last columns may over-read past the copy (the widest micro-kernel tile).
+constexpr int64_t kMaxPanel = 64;
+
+enum class ForwardPath : int { automatic = 0, direct = 1, packed = 2 };
+std::atomic<int> forward_path{static_cast<int>(ForwardPath::automatic)};
+const char* const kPathNames[] = {"auto", "direct", "packed"};
+
+void plan_direct(const ConvParams& p, ConvCpuPlan* plan) {
+  bool pointwise = conv_kernel_volume(p) == 1;
+  int64_t phases = 1;
+  for (int d = 0; d < 3; ++d) {
+    pointwise = pointwise && p.stride[d] == 1 && p.pad[d] == 0;
+    plan->phase[d] = p.out[d] + (p.kernel[d] - 1) * p.dilation[d] / p.stride[d];
+    phases *= p.stride[d];
+  }
+  const int64_t* q = plan->phase;
+  plan->columns = ((p.out[0] - 1) * q[1] + p.out[1] - 1) * q[2] + p.out[2];
+  const auto path = static_cast<ForwardPath>(forward_path.load());
+  plan->direct = !pointwise && path != ForwardPath::packed &&
+                 (path == ForwardPath::direct ||
+                  plan->columns * 100 <= conv_out_plane(p) * (100 + kDirectWastePercent));
+  if (!plan->direct) return;
+  plan->phase_plane = q[0] * q[1] * q[2];
+  plan->channel_stride = phases * plan->phase_plane;
+  plan->buffer_elems = round_to_lines(conv_group_in(p) * plan->channel_stride + kMaxPanel, 8);
+}
+
+// offsets[(ci, tap)]: where the im2col row of input channel ci and tap starts in the copy. The
+// tap's padded position k * dilation along a dim is phase (k * dilation) % stride, shifted by
+// (k * dilation) / stride within that phase plane.
+void fill_offsets(const ConvParams& p, const ConvCpuPlan& plan, int64_t* offsets) {
+  const int64_t kvol = conv_kernel_volume(p);
+  for (int64_t tap = 0; tap < kvol; ++tap) {
+    int64_t k[3];
+    conv_tap(p, tap, &k[0], &k[1], &k[2]);
+    int64_t phase = 0, shift = 0;
+    for (int d = 0; d < 3; ++d) {
+      const int64_t pos = k[d] * p.dilation[d];
+      phase = phase * p.stride[d] + pos % p.stride[d];
+      shift = shift * plan.phase[d] + pos / p.stride[d];
+    }
+    for (int64_t ci = 0; ci < conv_group_in(p); ++ci)
+      offsets[ci * kvol + tap] = ci * plan.channel_stride + phase * plan.phase_plane + shift;
+  }
+}
+
+// Below this many multiply-adds the second thread costs more than it saves (as the GEMM's threshold).
+constexpr double kParallelMacs = 128.0 * 128.0 * 64.0;
+
+}  // namespace
+
+void set_conv_path(const char* name) {
+  for (int i = 0; i < 3; ++i)
+    if (std::strcmp(name, kPathNames[i]) == 0) {
+      forward_path.store(i);
+      return;
+    }
+  PDK_CHECK(false, "set_conv_path: expected 'auto', 'direct' or 'packed', got '", name, "'");
+}
+
+const char* conv_path() { return kPathNames[forward_path.load()]; }
+
+void conv_forward(const ConvParams& p, std::uintptr_t x, std::uintptr_t w, std::uintptr_t bias,
+                  std::uintptr_t residual, std::uintptr_t out, DType dtype, std::uintptr_t stream) {
+  (void)stream;
+  check_conv_params(p);
+  const char* op = p.transposed ? "conv_transpose" : "conv";
+  PDK_CHECK(dtype == DType::float32 || dtype == DType::float64, op, ": expected dtype float32 or float64, got ",
+            dtype_name(dtype));
+  PDK_CHECK(p.has_bias == (bias != 0) && p.has_residual == (residual != 0), op,
+            ": has_bias/has_residual must match the bias/residual pointers");
+  if (p.batch == 0 || p.out_channels == 0) return;
+  PDK_CHECK(out != 0 && (p.in_channels == 0 || (x != 0 && w != 0)), op, ": null x, weight or output pointer");
+
+  const int64_t kvol = conv_kernel_volume(p), cin_g = conv_group_in(p), cout_g = conv_group_out(p);
+  const double macs = static_cast<double>(p.batch) * p.out_channels * conv_out_plane(p) * cin_g * kvol;
+  const int64_t threads = macs >= kParallelMacs ? std::max(1, omp_max_threads()) : 1;
+
+  if (conv_is_depthwise(p)) {
+    const int status = run_depthwise(p, threads, x, w, bias, residual, out, dtype);
+    PDK_CHECK(status == kConvOk, op, ": depthwise kernel failed with status ", status);
+    return;
+  }
+
+  // One GEMM per (image, group): forward C[cout_g, out plane] = W_g[cout_g, cin_g * kvol] @ im2col;
+  // transposed cols[cout_g * kvol, in plane] = W_g^T @ x_g, then a gather into the output.
+  ConvCpuPlan plan;
+  plan.p = p;
+  plan.threads = threads;
+  const int64_t jobs = p.batch * p.groups;
+  // Whole GEMMs per thread when there are enough of them to balance: no barriers, and each
+  // thread's B block stays in its own core's caches. Otherwise the team shares each GEMM.
+  plan.image_per_thread = threads > 1 && (jobs >= 4 * threads || jobs % threads == 0);
+  GemmParams g;
+  AlignedBuffer offsets;
+  const int64_t es = dtype == DType::float32 ? 4 : 8;
+  if (!p.transposed) {
+    g.M = cout_g;
+    g.N = conv_out_plane(p);
+    g.K = cin_g * kvol;
+    plan_direct(p, &plan);
+    if (plan.direct) {
+      g.N = plan.columns;
+      offsets = aligned_buffer(g.K, 8);
+      PDK_CHECK(offsets, op, ": out of memory for the tap offsets");
+      fill_offsets(p, plan, static_cast<int64_t*>(offsets.get()));
+      plan.offsets = static_cast<const int64_t*>(offsets.get());
+    }
+  } else {
+    g.M = cout_g * kvol;
+    g.N = conv_in_plane(p);
+    g.K = cin_g;
+  }
+  g.ldc = g.N;
+  plan.gemm = plan_gemm(g, dtype, plan.image_per_thread ? 1 : threads);
+  plan.cols_elems = p.transposed ? round_to_lines(g.M * g.N, es) : 0;
+  const int64_t apack = round_to_lines(plan.gemm.mc * plan.gemm.kc, es);
+  const int64_t bpack = plan.direct ? 0 : round_to_lines(plan.gemm.kc * plan.gemm.nc, es);
+  const int64_t shared = plan.cols_elems + plan.buffer_elems;  // per job: one per thread, or the team's
+  // Team mode: every thread needs its own A block but the B block, cols and buffer are shared.
+  plan.per_thread_elems = plan.image_per_thread ? apack + bpack + shared : apack;
+  const int64_t total = plan.image_per_thread ? threads * plan.per_thread_elems : threads * apack + bpack + shared;
+  AlignedBuffer workspace = aligned_buffer(total, es);
+  PDK_CHECK(workspace, op, ": out of memory for the workspace (", total * es, " bytes)");
+  plan.workspace = workspace.get();
+  const int status = run_conv_gemm(plan, x, w, bias, residual, out, dtype);
+  PDK_CHECK(status == kConvOk, op, ": kernel failed with status ", status);
+}
+
+}  // namespace pdk::cpu

@@ -1,0 +1,51 @@
+// The plan conv_cpu.cpp hands to the per-ISA CPU convolution kernels (GEMM blocking, workspaces), and their declarations.
+#pragma once
+#include <cstdint>
+
+#include "conv/conv.h"
+#include "gemm/gemm_cpu_kernels.h"
+
+namespace pdk {
+
+// conv_cpu.cpp (compiled once) validates, picks the algorithm, sizes the blocking and allocates
+// every workspace; the per-ISA kernels never allocate (see gemm_cpu_kernels.cpp for why).
+struct ConvCpuPlan {
+  ConvParams p;
+  GemmCpuPlan gemm;        // blocking of one (image, group) GEMM; a_pack/b_pack unused (per thread below)
+  int64_t threads = 1;     // OpenMP threads
+  bool image_per_thread = false;  // each thread runs whole (image, group) GEMMs, else the team shares each
+  void* workspace = nullptr;      // threads * per_thread_elems elements, 64-byte aligned
+  int64_t per_thread_elems = 0;   // a_pack (mc * kc) + b_pack (kc * nc) + cols (transposed only), each 64-byte aligned
+  int64_t cols_elems = 0;         // transposed: the [C_out/groups * kernel volume, in plane] GEMM result
+
+  // Direct forward path (no B packing): each thread copies its job's input channels, padded and
+  // split into stride phases, into `buffer_elems` of its workspace (after the A/B packs and cols);
+  // every im2col row is then a shifted view of that copy, at offsets[(ci, tap)] (K entries,
+  // shared), and the GEMM runs over `columns` extended output columns: (od, oh, ow) at
+  // (od * phase[1] + oh) * phase[2] + ow, of which those with oh < out[1], ow < out[2] are real.
+  bool direct = false;
+  int64_t phase[3] = {1, 1, 1};   // extents of one phase plane (D, H, W)
+  int64_t phase_plane = 0;        // phase[0] * phase[1] * phase[2]
+  int64_t channel_stride = 0;     // phases * phase_plane: elements per input channel in the copy
+  int64_t columns = 0;
+  int64_t buffer_elems = 0;       // cin_g * channel_stride + a zeroed tail the last panel may read
+  const int64_t* offsets = nullptr;
+};
+
+// Kernel status codes.
+enum : int { kConvOk = 0, kConvBadDtype = 2 };
+
+// One set per instruction set (PDK_ISA_DISPATCH picks). conv_gemm_kernel: implicit-GEMM forward
+// and GEMM + gather transposed convolution. depthwise_conv_kernel: the direct depthwise kernel
+// (conv_is_depthwise(p)); it needs no workspace and parallelises itself.
+#define PDK_CONV_CPU_KERNELS                                                                      \
+  int conv_gemm_kernel(const ConvCpuPlan& plan, std::uintptr_t x, std::uintptr_t w, std::uintptr_t bias, \
+                       std::uintptr_t residual, std::uintptr_t out, DType dtype);                 \
+  int depthwise_conv_kernel(const ConvParams& p, int64_t threads, std::uintptr_t x, std::uintptr_t w, \
+                            std::uintptr_t bias, std::uintptr_t residual, std::uintptr_t out, DType dtype);
+namespace isa_base { PDK_CONV_CPU_KERNELS }
+namespace isa_avx2 { PDK_CONV_CPU_KERNELS }
+namespace isa_avx512 { PDK_CONV_CPU_KERNELS }
+#undef PDK_CONV_CPU_KERNELS
+
+}  // namespace pdk

@@ -1,0 +1,384 @@
+"""Convolution family: conv1d/2d/3d, conv_transpose1d/2d/3d and separable_conv2d on every backend.
+
+The oracle is pydeepkit.reference.conv (one strided slice and einsum per kernel tap, float64),
+itself checked against torch in the parity tests at the end. float32 results are compared with a
+bound that grows with the number of terms summed and their magnitudes (the conv of |x| and |w|).
+Shapes given to the backend fixture stay small (the emulator runs them too); the blocking and
+threading tests (several K blocks, a team sharing one image, whole images per thread) run on the
+CPU backend under every ISA.
+"""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+import pydeepkit.ops as ops
+from pydeepkit.reference import conv as R
+
+from conftest import cpu_isas, to_numpy
+
+ACTIVATIONS = [None, "relu", "leaky_relu", "sigmoid", "tanh", "gelu"]
+
+
+def _f64(v):
+    return None if v is None else np.asarray(v, np.float64)
+
+
+def check(actual, expected, magnitude, terms, dtype):
+    """|actual - expected| within the float rounding of `terms`-term sums of `magnitude`."""
+    got = to_numpy(actual)
+    assert got.dtype == np.dtype(dtype), f"dtype {got.dtype}, expected {np.dtype(dtype)}"
+    assert got.shape == expected.shape, f"shape {got.shape}, expected {expected.shape}"
+    eps = np.finfo(dtype).eps
+    tol = 1.2 * eps * (terms + 2) * magnitude + 4 * eps * np.abs(expected) + 4 * eps
+    err = np.abs(got.astype(np.float64) - expected)
+    bad = ~(err <= tol)
+    if bad.any():
+        i = tuple(int(v) for v in np.argwhere(bad)[0])
+        raise AssertionError(f"{int(bad.sum())} of {got.size} elements off; first at {i}: got {got[i]!r}, "
+                             f"expected {expected[i]!r} (tol {tol[i]:.3g})")
+
+
+def check_conv(actual, x, w, bias=None, *, residual=None, activation=None, negative_slope=0.01, **kw):
+    dtype = np.asarray(x).dtype
+    expected = R.conv(_f64(x), _f64(w), _f64(bias), activation=activation, negative_slope=negative_slope,
+                      residual=_f64(residual), **kw)
+    mag = R.conv(np.abs(_f64(x)), np.abs(_f64(w)), None if bias is None else np.abs(_f64(bias)),
+                 residual=None if residual is None else np.abs(_f64(residual)), **kw)
+    check(actual, expected, mag, int(np.prod(np.shape(w)[1:])), dtype)
+
+
+def check_conv_transpose(actual, x, w, bias=None, *, residual=None, activation=None, **kw):
+    dtype = np.asarray(x).dtype
+    expected = R.conv_transpose(_f64(x), _f64(w), _f64(bias), activation=activation, residual=_f64(residual), **kw)
+    mag = R.conv_transpose(np.abs(_f64(x)), np.abs(_f64(w)), None if bias is None else np.abs(_f64(bias)),
+                           residual=None if residual is None else np.abs(_f64(residual)), **kw)
+    check(actual, expected, mag, int(np.shape(w)[0] * np.prod(np.shape(w)[2:])), dtype)
+
+
+def _arrays(rng, dtype, *shapes):
+    return [rng.uniform(-1, 1, size=s).astype(dtype) for s in shapes]
+
+
+# n, C_in, C_out, spatial, kernel, stride, padding, dilation, groups, padding_mode
+CONV_CASES = [
+    (2, 3, 5, (7, 9), (3, 3), 1, 0, 1, 1, "zeros"),
+    (2, 4, 8, (7, 9), (3, 3), 1, 1, 1, 1, "zeros"),
+    (2, 4, 6, (9, 8), (3, 3), 2, 1, 1, 2, "zeros"),            # strided, grouped
+    (2, 3, 4, (10, 11), (4, 2), 1, "same", 2, 1, "zeros"),     # 'same' with even kernel and dilation
+    (2, 2, 3, (6, 7), (2, 2), 1, "same", 1, 1, "zeros"),
+    (2, 3, 3, (8, 8), (3, 3), 1, "valid", 1, 1, "zeros"),
+    (2, 6, 6, (10, 11), (3, 3), 1, 2, 1, 3, "reflect"),
+    (2, 6, 6, (10, 11), (3, 3), 2, 2, 1, 1, "circular"),
+    (2, 3, 6, (10, 11), (5, 3), (2, 3), 2, (1, 2), 1, "replicate"),
+    (2, 3, 2, (5, 6), (3, 3), 1, "same", 1, 1, "reflect"),
+    (2, 2, 4, (4, 5), (3, 2), 1, (2, 1), 1, 1, "circular"),   # asymmetric (per-dim) padding
+    (2, 2, 3, (3, 3), (5, 5), 1, 2, 1, 1, "zeros"),           # kernel larger than the input, padded
+    (2, 2, 3, (2, 2), (5, 5), 1, 3, 1, 1, "zeros"),           # output larger than the input
+    (2, 3, 4, (1, 9), (1, 3), 1, (0, 1), 1, 1, "zeros"),      # size-1 spatial dim
+    (2, 3, 4, (6, 1), (3, 1), 2, (1, 0), 1, 1, "zeros"),
+    (2, 5, 7, (13, 17), (1, 1), 1, 0, 1, 1, "zeros"),         # 1x1: plain GEMM
+    (2, 6, 9, (13, 17), (1, 1), 2, 0, 1, 3, "zeros"),         # strided 1x1, grouped
+    (2, 4, 4, (9, 10), (3, 3), 1, 1, 1, 4, "zeros"),          # depthwise
+    (2, 3, 6, (9, 10), (3, 3), 2, 1, 1, 3, "zeros"),          # depthwise, multiplier 2, strided
+    (2, 3, 9, (9, 10), (3, 5), (1, 2), (1, 2), (2, 1), 3, "reflect"),  # depthwise x3, dilated, reflect
+    (2, 5, 5, (11, 33), (3, 3), 3, 2, 2, 5, "replicate"),     # depthwise, stride 3
+    (2, 17, 19, (5, 6), (3, 3), 1, 1, 1, 1, "zeros"),         # channels not multiples of the SIMD width
+    (1, 4, 6, (20,), (7,), 1, 3, 1, 1, "zeros"),
+    (1, 4, 6, (20,), (4,), 2, 0, 3, 2, "zeros"),
+    (1, 3, 3, (17,), (3,), 1, "same", 2, 3, "circular"),
+    (1, 4, 5, (9,), (2,), 1, "same", 1, 1, "reflect"),
+    (3, 3, 4, (4, 5, 6), (3, 3, 3), 1, 1, 1, 1, "zeros"),
+    (3, 4, 4, (5, 6, 5), (2, 3, 2), (2, 1, 2), (1, 0, 1), (1, 2, 1), 2, "zeros"),
+    (3, 2, 4, (4, 4, 5), (3, 3, 3), 1, "same", 1, 2, "zeros"),  # depthwise 3-d x2
+    (3, 2, 3, (3, 4, 5), (3, 3, 3), 1, 1, 1, 1, "replicate"),
+]
+
+
+def _case_id(c):
+    n, cin, cout, size, k, s, p, d, g, mode = c
+    return f"{n}d-{cin}to{cout}-{'x'.join(map(str, size))}-k{'x'.join(map(str, k))}-s{s}-p{p}-d{d}-g{g}-{mode}"
+
+
+@pytest.mark.parametrize("case", CONV_CASES, ids=[_case_id(c) for c in CONV_CASES])
+def test_conv_matches_reference(backend, rng, case):
+    n, cin, cout, size, k, s, p, d, g, mode = case
+    x, w, b = _arrays(rng, np.float32, (2, cin, *size), (cout, cin // g, *k), (cout,))
+    fn = getattr(ops, f"conv{n}d")
+    got = fn(backend.asarray(x), backend.asarray(w), backend.asarray(b), s, p, d, g, padding_mode=mode, **backend.kw)
+    check_conv(got, x, w, b, stride=s, padding=p, dilation=d, groups=g, padding_mode=mode)
+
+
+@pytest.fixture
+def cpu_isa_path(request):
+    """Sets the CPU ISA and the forward-convolution algorithm of a (isa, path) parameter; restores both."""
+    from pydeepkit import _ext
+    isa, path = request.param
+    cpu = _ext.module("cpu")
+    previous = cpu.info()["simd"], cpu.conv_path()
+    cpu.set_simd(isa)
+    cpu.set_conv_path(path)
+    try:
+        yield isa, path
+    finally:
+        cpu.set_simd(previous[0])
+        cpu.set_conv_path(previous[1])
+
+
+@pytest.mark.parametrize("cpu_isa_path", [(i, p) for i in cpu_isas() for p in ("direct", "packed")], indirect=True,
+                         ids=lambda v: "-".join(v))
+@pytest.mark.parametrize("case", CONV_CASES, ids=[_case_id(c) for c in CONV_CASES])
+def test_cpu_conv_paths(cpu_isa_path, rng, case):
+    """Both CPU forward algorithms (shifted views of a padded copy; im2col packing) on every case."""
+    n, cin, cout, size, k, s, p, d, g, mode = case
+    x, w, b = _arrays(rng, np.float32, (3, cin, *size), (cout, cin // g, *k), (cout,))
+    r = rng.uniform(-1, 1, size=(3, cout) + ops.conv.conv_geometry("t", n, x.shape, w.shape, s, p, d, g).out_size)
+    r = r.astype(np.float32)
+    got = getattr(ops, f"conv{n}d")(x, w, b, s, p, d, g, padding_mode=mode, residual=r, activation="leaky_relu")
+    check_conv(got, x, w, b, residual=r, activation="leaky_relu", stride=s, padding=p, dilation=d, groups=g,
+               padding_mode=mode)
+
+
+# n, C_in, C_out, spatial, kernel, stride, padding, output_padding, groups, dilation
+TRANSPOSE_CASES = [
+    (2, 3, 4, (5, 6), (3, 3), 1, 0, 0, 1, 1),
+    (2, 4, 6, (5, 6), (3, 3), 1, 1, 0, 2, 1),
+    (2, 4, 4, (5, 4), (4, 4), 2, 1, 0, 1, 1),              # the decoder upsampling 4x4 s2
+    (2, 4, 6, (5, 6), (3, 2), (2, 3), (2, 1), (1, 2), 1, 1),
+    (2, 4, 6, (4, 5), (3, 2), 3, 2, 1, 2, 2),
+    (2, 3, 3, (4, 4), (3, 3), 2, 1, 1, 3, 1),              # depthwise-shaped transposed
+    (2, 2, 3, (1, 5), (1, 3), 1, 0, 0, 1, 1),
+    (2, 17, 5, (3, 4), (2, 2), 2, 0, 0, 1, 1),
+    (1, 4, 6, (9,), (7,), 2, 3, 1, 1, 1),
+    (1, 4, 4, (6,), (3,), 3, 0, 2, 2, 1),
+    (3, 2, 4, (3, 4, 3), (3, 3, 3), 2, 1, 1, 1, 1),
+    (3, 4, 2, (2, 3, 3), (2, 2, 2), (1, 2, 2), 0, 0, 2, (2, 1, 1)),
+]
+
+
+def _tcase_id(c):
+    n, cin, cout, size, k, s, p, op, g, d = c
+    return f"{n}d-{cin}to{cout}-{'x'.join(map(str, size))}-k{'x'.join(map(str, k))}-s{s}-p{p}-op{op}-g{g}-d{d}"
+
+
+@pytest.mark.parametrize("case", TRANSPOSE_CASES, ids=[_tcase_id(c) for c in TRANSPOSE_CASES])
+def test_conv_transpose_matches_reference(backend, rng, case):
+    n, cin, cout, size, k, s, p, op, g, d = case
+    x, w, b = _arrays(rng, np.float32, (2, cin, *size), (cin, cout // g, *k), (cout,))
+    fn = getattr(ops, f"conv_transpose{n}d")
+    got = fn(backend.asarray(x), backend.asarray(w), backend.asarray(b), s, p, op, g, d, **backend.kw)
+    check_conv_transpose(got, x, w, b, stride=s, padding=p, output_padding=op, groups=g, dilation=d)
+
+
+@pytest.mark.parametrize("activation", ACTIVATIONS)
+@pytest.mark.parametrize("kind", ["conv", "depthwise", "pointwise", "transposed"])
+def test_fused_epilogue(backend, rng, kind, activation):
+    """bias + residual + activation in the kernel equal the reference's separate steps."""
+    if kind == "transposed":
+        x, w, b = _arrays(rng, np.float32, (2, 4, 5, 6), (4, 3, 3, 3), (3,))
+        r = rng.uniform(-2, 2, size=(2, 3, 11, 13)).astype(np.float32)
+        got = ops.conv_transpose2d(*(backend.asarray(a) for a in (x, w, b)), 2, 0, residual=backend.asarray(r),
+                                   activation=activation, negative_slope=0.2, **backend.kw)
+        check_conv_transpose(got, x, w, b, residual=r, activation=activation, stride=2, negative_slope=0.2)
+        return
+    cin, cout, k, g = {"conv": (3, 5, 3, 1), "depthwise": (4, 8, 3, 4), "pointwise": (6, 5, 1, 1)}[kind]
+    x, w, b = _arrays(rng, np.float32, (2, cin, 6, 7), (cout, cin // g, k, k), (cout,))
+    r = rng.uniform(-2, 2, size=(2, cout, 6, 7)).astype(np.float32)
+    got = ops.conv2d(*(backend.asarray(a) for a in (x, w, b)), padding=k // 2, groups=g, residual=backend.asarray(r),
+                     activation=activation, negative_slope=0.2, **backend.kw)
+    check_conv(got, x, w, b, residual=r, activation=activation, negative_slope=0.2, padding=k // 2, groups=g)
+
+
+@pytest.mark.parametrize("kind", ["conv", "depthwise", "transposed"])
+def test_float64(backend, rng, kind):
+    x, w, b = _arrays(rng, np.float64, (2, 4, 7, 6), (8 if kind != "transposed" else 4, 1 if kind == "depthwise"
+                                                           else 4, 3, 3), (8,))
+    if kind == "transposed":
+        w = rng.uniform(-1, 1, size=(4, 8, 3, 3))
+        got = ops.conv_transpose2d(backend.asarray(x), backend.asarray(w), backend.asarray(b), 2, 1, 1, **backend.kw)
+        check_conv_transpose(got, x, w, b, stride=2, padding=1, output_padding=1)
+        return
+    g = 4 if kind == "depthwise" else 1
+    got = ops.conv2d(backend.asarray(x), backend.asarray(w), backend.asarray(b), 2, 1, 1, g, padding_mode="reflect",
+                     **backend.kw)
+    check_conv(got, x, w, b, stride=2, padding=1, groups=g, padding_mode="reflect")
+
+
+def test_empty_and_unbatched(backend, rng):
+    x, w, b = _arrays(rng, np.float32, (0, 3, 5, 5), (4, 3, 3, 3), (4,))
+    out = ops.conv2d(backend.asarray(x), backend.asarray(w), backend.asarray(b), padding=1, **backend.kw)
+    assert to_numpy(out).shape == (0, 4, 5, 5)
+    out = ops.conv_transpose2d(backend.asarray(x[:, :3]), backend.asarray(rng.uniform(size=(3, 2, 3, 3)).astype(
+        np.float32)), stride=2, **backend.kw)
+    assert to_numpy(out).shape == (0, 2, 11, 11)
+    out = ops.conv2d(backend.asarray(np.ones((2, 3, 5, 5), np.float32)), backend.asarray(np.ones((0, 3, 3, 3),
+                     np.float32)), **backend.kw)
+    assert to_numpy(out).shape == (2, 0, 3, 3)
+    # zero input channels: the sum is empty, the output is act(bias)
+    xe = np.ones((2, 0, 5, 5), np.float32)
+    we = np.ones((4, 0, 3, 3), np.float32)
+    out = ops.conv2d(backend.asarray(xe), backend.asarray(we), backend.asarray(b), activation="relu", **backend.kw)
+    np.testing.assert_array_equal(to_numpy(out), np.broadcast_to(np.maximum(b, 0)[None, :, None, None], (2, 4, 3, 3)))
+    # unbatched [C, H, W] in, [C_out, H_out, W_out] out, as torch
+    xu = rng.uniform(-1, 1, size=(3, 6, 5)).astype(np.float32)
+    out = ops.conv2d(backend.asarray(xu), backend.asarray(w), backend.asarray(b), padding=1, **backend.kw)
+    assert to_numpy(out).shape == (4, 6, 5)
+    check_conv(to_numpy(out)[None], xu[None], w, b, padding=1)
+
+
+def test_non_contiguous_inputs(backend, rng):
+    base = rng.uniform(-1, 1, size=(2, 7, 9, 4)).astype(np.float32)
+    x = base.transpose(0, 3, 1, 2)                           # NHWC memory viewed as NCHW
+    w = rng.uniform(-1, 1, size=(3, 3, 4, 5)).astype(np.float32).transpose(3, 2, 0, 1)  # [5, 4, 3, 3]
+    b = rng.uniform(-1, 1, size=10).astype(np.float32)[::2]
+    assert not x.flags.c_contiguous and not w.flags.c_contiguous
+    got = ops.conv2d(backend.asarray(x), backend.asarray(w), backend.asarray(b), padding=1, **backend.kw)
+    check_conv(got, x, w, b, padding=1)
+
+
+def test_separable_conv2d(backend, rng):
+    x, dw, pw, b, db = _arrays(rng, np.float32, (2, 3, 9, 8), (6, 1, 3, 3), (5, 6, 1, 1), (5,), (6,))
+    got = ops.separable_conv2d(*(backend.asarray(a) for a in (x, dw, pw, b)), stride=2, padding=1,
+                               depthwise_bias=backend.asarray(db), activation="relu", **backend.kw)
+    mid = R.conv(_f64(x), _f64(dw), _f64(db), stride=2, padding=1, groups=3)
+    expected = R.conv(mid, _f64(pw), _f64(b), activation="relu")
+    mag = R.conv(R.conv(np.abs(_f64(x)), np.abs(_f64(dw)), np.abs(_f64(db)), stride=2, padding=1, groups=3),
+                 np.abs(_f64(pw)), np.abs(_f64(b)))
+    check(got, expected, mag, 9 + 6, np.float32)
+
+
+# ---------------------------------------------------------------------------------------
+# the CPU kernels' blocking and threading paths, under every ISA
+# ---------------------------------------------------------------------------------------
+@pytest.mark.parametrize("path", ["auto", "direct", "packed"])
+@pytest.mark.parametrize("isa", cpu_isas())
+@pytest.mark.parametrize("batch, cin, cout, size, k, s, g", [
+    (1, 96, 40, (30, 31), 3, 1, 1),     # one image: the team shares it; K = 864 spans two K blocks
+    (3, 64, 24, (20, 19), 3, 2, 1),     # 3 images on 2 threads: the team shares each
+    (4, 32, 32, (17, 16), 3, 1, 1),     # whole images per thread
+    (2, 64, 64, (15, 15), 3, 1, 8),     # 16 (image, group) jobs
+    (2, 300, 70, (23, 23), 1, 1, 1),    # 1x1 with K over one block
+    (1, 16, 8, (64, 96), 5, 1, 1),      # output plane over one N block of panels
+])
+def test_cpu_blocking(isa, path, rng, batch, cin, cout, size, k, s, g):
+    from pydeepkit import _ext
+    cpu = _ext.module("cpu")
+    previous = cpu.info()["simd"], cpu.conv_path()
+    cpu.set_simd(isa)
+    cpu.set_conv_path(path)
+    try:
+        x, w, b = _arrays(rng, np.float32, (batch, cin, *size), (cout, cin // g, k, k), (cout,))
+        got = ops.conv2d(x, w, b, s, k // 2, 1, g, activation="relu")
+        check_conv(got, x, w, b, stride=s, padding=k // 2, groups=g, activation="relu")
+        wt = rng.uniform(-1, 1, size=(cin, cout // g, k, k)).astype(np.float32)
+        got = ops.conv_transpose2d(x, wt, b, s, k // 2, 0, g)
+        check_conv_transpose(got, x, wt, b, stride=s, padding=k // 2, groups=g)
+    finally:
+        cpu.set_simd(previous[0])
+        cpu.set_conv_path(previous[1])
+
+
+# ---------------------------------------------------------------------------------------
+# argument errors (shape math in pydeepkit.ops.conv)
+# ---------------------------------------------------------------------------------------
+@pytest.mark.parametrize("call, message", [
+    (lambda x, w: ops.conv2d(x, w[:, :2]), "expects 2"),
+    (lambda x, w: ops.conv2d(x, w[:3], groups=2), "divisible"),
+    (lambda x, w: ops.conv2d(x, w, groups=0), "groups must be >= 1"),
+    (lambda x, w: ops.conv2d(x, w, stride=0), "stride must be >= 1"),
+    (lambda x, w: ops.conv2d(x, w, stride=-1), "stride must be >= 1"),
+    (lambda x, w: ops.conv2d(x, w, dilation=0), "dilation must be >= 1"),
+    (lambda x, w: ops.conv2d(x, w, padding=-1), "padding must be >= 0"),
+    (lambda x, w: ops.conv2d(x, w, padding="same", stride=2), "strided"),
+    (lambda x, w: ops.conv2d(x, w, padding="full"), "padding must be"),
+    (lambda x, w: ops.conv2d(x, w, padding=(1, 1, 1)), "padding must be"),
+    (lambda x, w: ops.conv2d(x[:, :, :2, :2], w), "smaller than the dilated kernel"),
+    (lambda x, w: ops.conv2d(x, w, dilation=3), "smaller than the dilated kernel"),
+    (lambda x, w: ops.conv2d(x, w, padding=5, padding_mode="reflect"), "reflect padding must be <"),
+    (lambda x, w: ops.conv2d(x, w, padding=6, padding_mode="circular"), "circular padding must be <="),
+    (lambda x, w: ops.conv2d(x, w, padding_mode="mirror"), "padding_mode must be one of"),
+    (lambda x, w: ops.conv2d(x, w, activation="swish"), "activation must be one of"),
+    (lambda x, w: ops.conv2d(x, w, bias=np.ones(3, np.float32)), "bias must be"),
+    (lambda x, w: ops.conv2d(x, w, residual=np.ones((1, 4, 5, 5), np.float32)), "residual must have"),
+    (lambda x, w: ops.conv2d(x[0, 0], w), "x must be 3-d"),
+    (lambda x, w: ops.conv2d(x, w[0]), "weight must be 4-d"),
+    (lambda x, w: ops.conv1d(x, w), "x must be 2-d"),
+    (lambda x, w: ops.conv2d(x, w[:, :, :0]), "kernel size must be >= 1"),
+    (lambda x, w: ops.conv_transpose2d(x, w), "expects 4"),
+    (lambda x, w: ops.conv_transpose2d(x, w[:3], output_padding=1), "output_padding must be smaller"),
+    (lambda x, w: ops.conv_transpose2d(x, w[:3], stride=2, output_padding=2), "output_padding must be smaller"),
+    (lambda x, w: ops.conv_transpose2d(x, w[:3], padding=4), "output size"),
+    (lambda x, w: ops.conv_transpose2d(x, w[:3], padding="same"), "padding must be an int"),
+    (lambda x, w: ops.conv_transpose2d(x, w[:3], groups=2), "divisible by groups"),
+])
+def test_errors(call, message):
+    x = np.ones((1, 3, 5, 5), np.float32)
+    w = np.ones((4, 3, 3, 3), np.float32)
+    with pytest.raises(ValueError, match=message):
+        call(x, w)
+
+
+def test_conv_path_setting():
+    from pydeepkit import _ext
+    cpu = _ext.module("cpu")
+    with pytest.raises(ValueError, match="expected 'auto'"):
+        cpu.set_conv_path("fast")
+    assert cpu.conv_path() == "auto"
+
+
+def test_dtype_and_library_errors():
+    x = np.ones((1, 3, 5, 5), np.float32)
+    with pytest.raises(TypeError, match="one dtype"):
+        ops.conv2d(x, np.ones((4, 3, 3, 3)))
+    with pytest.raises(TypeError, match="dtype"):
+        ops.conv2d(x.astype(np.int32), np.ones((4, 3, 3, 3), np.int32))
+    with pytest.raises(TypeError, match="numpy array"):
+        ops.conv2d(x.tolist(), np.ones((4, 3, 3, 3), np.float32))
+
+
+def test_geometry():
+    g = ops.conv.conv_geometry("conv2d", 2, (2, 4, 10, 11), (6, 2, 4, 3), stride=1, padding="same", dilation=(2, 1),
+                               groups=2)
+    assert g.out_shape == (2, 6, 10, 11) and g.pad_before == (3, 1) and g.pad_after == (3, 1)
+    g = ops.conv.conv_geometry("conv2d", 2, (1, 1, 6, 6), (1, 1, 2, 4), padding="same")
+    assert g.pad_before == (0, 1) and g.pad_after == (1, 2)  # torch: the odd element goes after
+    g = ops.conv.conv_transpose_geometry("conv_transpose1d", 1, (1, 2, 5), (2, 3, 3), stride=2, padding=1,
+                                         output_padding=1)
+    assert g.out_shape == (1, 3, 10)
+
+
+# ---------------------------------------------------------------------------------------
+# parity with torch (CPU tensors in, tensors out)
+# ---------------------------------------------------------------------------------------
+@pytest.mark.filterwarnings("ignore:Using padding='same'")
+@pytest.mark.parametrize("mode", ["zeros", "reflect", "replicate", "circular"])
+@pytest.mark.parametrize("padding", [1, "same", (2, 1)])
+def test_torch_parity_conv2d(host_backend, rng, mode, padding):
+    torch = pytest.importorskip("torch")
+    x = torch.from_numpy(rng.uniform(-1, 1, size=(2, 4, 9, 8)).astype(np.float32))
+    layer = torch.nn.Conv2d(4, 6, (4, 3), padding=padding, dilation=(1, 2), groups=2, padding_mode=mode)
+    with torch.no_grad():
+        expected = layer(x)
+    got = ops.conv2d(x, layer.weight.detach(), layer.bias.detach(), padding=padding, dilation=(1, 2), groups=2,
+                     padding_mode=mode, backend=host_backend)
+    assert isinstance(got, torch.Tensor) and got.shape == expected.shape
+    np.testing.assert_allclose(got.numpy(), expected.numpy(), rtol=1e-5, atol=1e-5)
+
+
+@pytest.mark.parametrize("n", [1, 2, 3])
+def test_torch_parity_all_ranks(host_backend, rng, n):
+    torch = pytest.importorskip("torch")
+    F = torch.nn.functional
+    x = torch.from_numpy(rng.uniform(-1, 1, size=(2, 4) + (6,) * n).astype(np.float32))
+    w = torch.from_numpy(rng.uniform(-1, 1, size=(6, 2) + (3,) * n).astype(np.float32))
+    b = torch.from_numpy(rng.uniform(-1, 1, size=6).astype(np.float32))
+    got = getattr(ops, f"conv{n}d")(x, w, b, 2, 1, 1, 2, backend=host_backend)
+    expected = getattr(F, f"conv{n}d")(x, w, b, 2, 1, 1, 2)
+    np.testing.assert_allclose(got.numpy(), expected.numpy(), rtol=1e-5, atol=1e-5)
+    wt = torch.from_numpy(rng.uniform(-1, 1, size=(4, 3) + (3,) * n).astype(np.float32))
+    got = getattr(ops, f"conv_transpose{n}d")(x, wt, b, 2, 1, 1, 2, backend=host_backend)
+    expected = getattr(F, f"conv_transpose{n}d")(x, wt, b, 2, 1, 1, 2)
+    np.testing.assert_allclose(got.numpy(), expected.numpy(), rtol=1e-5, atol=1e-5)
+    got = getattr(ops, f"conv{n}d")(x, w[:4, :1], None, 1, "same", 2, 4, activation="gelu", backend=host_backend)
+    expected = F.gelu(getattr(F, f"conv{n}d")(x, w[:4, :1], None, 1, "same", 2, 4))
+    np.testing.assert_allclose(got.numpy(), expected.numpy(), rtol=1e-5, atol=1e-5)

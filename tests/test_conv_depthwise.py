@@ -1,0 +1,227 @@
+"""Depthwise convolution (groups == C_in, any channel multiplier) on every backend against the
+numpy reference: the direct kernel (csrc/conv/conv_depthwise_kernels.cpp on the CPU).
+
+Covers 1-d/2-d/3-d, multipliers 1-3, strides 1-3, dilation, every padding mode (with 'same'
+and even kernels), kernels larger than the input, widths that are not multiples of any vector
+width, the fused epilogue (bias, residual, every activation), float64, NaN propagation, and the
+kernel's internal paths: column chunks of wide rows, row bands of tall planes, two threads,
+and the scalar path for kernels too large for the band buffer. Each cpu ISA runs every case
+(the ``backend`` fixture). This file must not need torch.
+"""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+import pydeepkit.ops as ops
+from pydeepkit.reference.conv import conv as ref_conv
+
+from conftest import assert_close
+
+# The CUDA depthwise kernel (run on emu and cuda) is not written yet: those backends raise.
+PENDING_BACKENDS = {"emu", "cuda"}
+
+ACTIVATIONS = [None, "relu", "leaky_relu", "sigmoid", "tanh", "gelu"]
+
+
+def _require_kernel(backend):
+    if backend.name in PENDING_BACKENDS:
+        pytest.skip(f"depthwise kernel for backend {backend.name!r} not written yet")
+
+
+def _id(value):
+    if isinstance(value, (tuple, list)):
+        return "x".join(str(v) for v in value)
+    return str(value)
+
+
+def _run(backend, rng, shape, mult, kernel, *, stride=1, padding=0, dilation=1, padding_mode="zeros",
+         dtype=np.float32, bias=False, residual=False, activation=None, negative_slope=0.01, x=None):
+    """Runs conv{n}d with groups = C on the backend and checks it against the reference."""
+    n = len(shape) - 2
+    C = shape[1]
+    if x is None:
+        x = rng.standard_normal(shape).astype(dtype)
+    w = rng.standard_normal((C * mult, 1) + tuple(kernel)).astype(dtype)
+    b = rng.standard_normal(C * mult).astype(dtype) if bias else None
+    kw = dict(stride=stride, padding=padding, dilation=dilation, groups=C, padding_mode=padding_mode,
+              activation=activation, negative_slope=negative_slope)
+    r = None
+    if residual:
+        r = rng.standard_normal(ref_conv(x, w, b, **kw).shape).astype(dtype)
+    expected = ref_conv(x, w, b, residual=r, **kw)
+    f = getattr(ops, f"conv{n}d")
+    y = f(backend.asarray(x), backend.asarray(w), None if b is None else backend.asarray(b),
+          residual=None if r is None else backend.asarray(r), backend=backend.name, **kw)
+    msg = f"shape {shape} mult {mult} kernel {kernel} {kw}"
+    taps = int(np.prod(kernel))
+    if taps <= 27:
+        assert_close(y, expected, err_msg=msg)
+    elif dtype == np.float64:
+        assert_close(y, expected, kind="lp", err_msg=msg)
+    else:  # float32 sums of hundreds of products, in another order than the float64 oracle
+        np.testing.assert_allclose(np.asarray(y), expected, rtol=1e-4, atol=2e-6 * taps, err_msg=msg)
+    return y
+
+
+# (shape, multiplier, kernel, stride, padding, dilation, what the case covers)
+CASES = [
+    # 1-d
+    ((2, 3, 17), 1, (3,), 1, 1, 1, "1-d, odd length"),
+    ((1, 2, 33), 2, (5,), 2, 2, 1, "1-d, multiplier 2, stride 2"),
+    ((2, 2, 20), 3, (3,), 3, 2, 2, "1-d, multiplier 3, stride 3, dilation 2"),
+    ((1, 2, 1), 1, (1,), 1, 0, 1, "1-d, length 1"),
+    # 2-d, widths 1, 5, 17, 33 under strides 1, 2, 3
+    ((1, 3, 1, 1), 1, (3, 3), 1, 1, 1, "1x1 input, 3x3 kernel, padding 1"),
+    ((2, 3, 5, 5), 1, (3, 3), 1, 1, 1, "width 5, stride 1"),
+    ((2, 3, 6, 5), 2, (3, 3), 2, 1, 1, "width 5, stride 2, multiplier 2"),
+    ((1, 3, 7, 5), 1, (3, 3), 3, 1, 1, "width 5, stride 3"),
+    ((1, 2, 9, 17), 1, (3, 3), 1, 1, 1, "width 17, stride 1"),
+    ((1, 2, 9, 17), 3, (3, 3), 2, 1, 1, "width 17, stride 2, multiplier 3"),
+    ((1, 2, 9, 17), 1, (3, 3), 3, 0, 1, "width 17, stride 3, no padding"),
+    ((1, 2, 7, 33), 1, (3, 3), 1, 1, 1, "width 33, stride 1"),
+    ((1, 2, 7, 33), 1, (3, 3), 2, 1, 1, "width 33, stride 2"),
+    ((1, 2, 7, 33), 2, (3, 5), 3, (1, 2), 1, "width 33, stride 3, 3x5"),
+    ((2, 4, 14, 14), 1, (3, 3), 1, 1, 1, "MobileNet 14x14 block"),
+    ((2, 4, 14, 14), 1, (3, 3), 2, 1, 1, "MobileNet 14x14 stride 2"),
+    ((1, 2, 12, 11), 1, (5, 5), 1, 2, 1, "5x5"),
+    ((1, 2, 16, 15), 1, (7, 7), 2, 3, 1, "7x7 stride 2"),
+    ((1, 2, 11, 13), 1, (3, 3), 1, 2, 2, "dilation 2"),
+    ((1, 2, 15, 16), 2, (3, 2), (2, 3), (2, 1), (3, 2), "anisotropic stride, dilation, padding"),
+    ((1, 2, 9, 8), 1, (1, 1), 2, 0, 1, "1x1 kernel, stride 2 (one column phase used)"),
+    ((1, 2, 9, 10), 1, (2, 2), 2, 0, 1, "2x2 stride 2"),
+    ((1, 2, 8, 9), 1, (3, 3), 4, 1, 1, "stride larger than the kernel"),
+    ((1, 2, 3, 3), 1, (7, 7), 1, 5, 1, "kernel larger than the input, padding"),
+    ((1, 2, 4, 2), 1, (5, 5), 2, 4, 1, "kernel larger than the input, stride 2"),
+    ((1, 1, 6, 6), 1, (3, 3), 1, 8, 5, "padding and dilation larger than the input"),
+    # 3-d
+    ((1, 2, 5, 6, 7), 1, (3, 3, 3), 1, 1, 1, "3-d 3x3x3"),
+    ((2, 2, 6, 5, 7), 2, (3, 2, 3), 2, 1, (1, 2, 1), "3-d stride 2, multiplier 2, dilation"),
+    ((1, 2, 4, 5, 6), 3, (2, 3, 1), (1, 2, 3), (1, 0, 2), 1, "3-d anisotropic, multiplier 3"),
+    ((1, 2, 1, 5, 5), 1, (3, 3, 3), 1, 1, 1, "3-d depth 1 (zero slices in the padding)"),
+]
+
+
+@pytest.mark.parametrize("shape,mult,kernel,stride,padding,dilation,what", CASES,
+                         ids=[f"{_id(c[0])}-m{c[1]}-k{_id(c[2])}-{c[6]}" for c in CASES])
+def test_depthwise_shapes(backend, rng, shape, mult, kernel, stride, padding, dilation, what):
+    _require_kernel(backend)
+    _run(backend, rng, shape, mult, kernel, stride=stride, padding=padding, dilation=dilation)
+
+
+# (shape, kernel, stride, padding, dilation) valid for every padding mode
+MODE_CASES = [
+    ((1, 2, 9), (3,), 1, 1, 1),
+    ((1, 2, 6, 7), (3, 3), 1, 1, 1),
+    ((1, 2, 7, 9), (3, 3), 2, 2, 1),
+    ((1, 2, 8, 5), (3, 3), 3, (2, 4), 1),
+    ((1, 2, 7, 17), (3, 5), 1, (2, 3), (2, 1)),
+    ((1, 2, 4, 5, 6), (3, 3, 3), (1, 2, 1), (2, 1, 3), 1),
+]
+
+
+@pytest.mark.parametrize("mode", ["zeros", "reflect", "replicate", "circular"])
+@pytest.mark.parametrize("shape,kernel,stride,padding,dilation", MODE_CASES,
+                         ids=[f"{_id(c[0])}-k{_id(c[1])}-s{_id(c[2])}-p{_id(c[3])}" for c in MODE_CASES])
+def test_depthwise_padding_modes(backend, rng, mode, shape, kernel, stride, padding, dilation):
+    _require_kernel(backend)
+    _run(backend, rng, shape, 2, kernel, stride=stride, padding=padding, dilation=dilation, padding_mode=mode)
+
+
+@pytest.mark.parametrize("mode", ["zeros", "reflect", "replicate", "circular"])
+@pytest.mark.parametrize("kernel,dilation", [((2, 4), 1), ((4, 2), 2), ((3, 4), (1, 3))])
+def test_depthwise_same_even_kernels(backend, rng, mode, kernel, dilation):
+    _require_kernel(backend)
+    _run(backend, rng, (1, 3, 8, 9), 1, kernel, padding="same", dilation=dilation, padding_mode=mode)
+
+
+def test_depthwise_padding_as_large_as_the_input(backend, rng):
+    _require_kernel(backend)
+    # circular allows padding == size, reflect size - 1
+    _run(backend, rng, (1, 2, 4, 5), 1, (9, 11), padding=(4, 5), padding_mode="circular")
+    _run(backend, rng, (1, 2, 4, 5), 1, (7, 9), padding=(3, 4), padding_mode="reflect")
+    _run(backend, rng, (1, 2, 3), 1, (7,), padding=3, padding_mode="replicate")
+
+
+@pytest.mark.parametrize("activation", ACTIVATIONS)
+def test_depthwise_epilogue(backend, rng, activation):
+    _require_kernel(backend)
+    _run(backend, rng, (2, 3, 9, 17), 2, (3, 3), stride=1, padding=1, bias=True, residual=True,
+         activation=activation, negative_slope=0.2)
+    _run(backend, rng, (1, 2, 7, 5), 1, (3, 3), stride=2, padding=1, bias=True, activation=activation)
+    _run(backend, rng, (1, 2, 3, 4, 5), 1, (3, 3, 3), padding=1, residual=True, activation=activation)
+
+
+@pytest.mark.parametrize("case", ["2d", "2d-stride2-reflect", "1d-dilated", "3d-mult2", "epilogue"])
+def test_depthwise_float64(backend, rng, case):
+    _require_kernel(backend)
+    f64 = np.float64
+    if case == "2d":
+        _run(backend, rng, (2, 3, 9, 17), 1, (3, 3), padding=1, dtype=f64)
+    elif case == "2d-stride2-reflect":
+        _run(backend, rng, (1, 2, 10, 33), 2, (3, 3), stride=2, padding=1, padding_mode="reflect", dtype=f64)
+    elif case == "1d-dilated":
+        _run(backend, rng, (1, 2, 23), 3, (5,), stride=3, padding=4, dilation=2, dtype=f64)
+    elif case == "3d-mult2":
+        _run(backend, rng, (1, 2, 4, 5, 6), 2, (3, 3, 3), stride=(1, 2, 1), padding=1, dtype=f64)
+    else:
+        _run(backend, rng, (1, 2, 6, 9), 1, (3, 3), padding=1, dtype=f64, bias=True, residual=True,
+             activation="gelu")
+
+
+def test_depthwise_nan_propagates(backend, rng):
+    _require_kernel(backend)
+    x = rng.standard_normal((1, 2, 8, 9)).astype(np.float32)
+    x[0, 1, 3, 4] = np.nan
+    x[0, 0, 0, 0] = np.inf
+    y = _run(backend, rng, x.shape, 1, (3, 3), padding=1, activation="relu", x=x)
+    y = np.asarray(y)
+    assert np.isnan(y[0, 1, 2:5, 3:6]).all() and not np.isnan(np.delete(y[0, 1], slice(2, 5), axis=0)).any()
+
+
+def test_depthwise_non_contiguous_input(backend, rng):
+    _require_kernel(backend)
+    x = rng.standard_normal((2, 3, 10, 20)).astype(np.float32)[:, :, ::2, 1::2]
+    _run(backend, rng, x.shape, 1, (3, 3), padding=1, x=x)
+
+
+def test_depthwise_wide_rows_in_chunks(backend, rng):
+    """Rows wider than the band buffer: the kernel cuts them into column chunks."""
+    _require_kernel(backend)
+    _run(backend, rng, (1, 1, 30000), 1, (7,), stride=1, padding=3, padding_mode="reflect")
+    _run(backend, rng, (1, 2, 3, 9000), 1, (3, 3), stride=2, padding=1, dtype=np.float64)
+    _run(backend, rng, (1, 1, 2, 5000), 2, (3, 5), stride=(1, 3), padding=2, dilation=(1, 2),
+         padding_mode="circular")
+
+
+def test_depthwise_tall_planes_in_bands(backend, rng):
+    """Planes taller than the band buffer: bands of rows with their halo, every padding mode."""
+    _require_kernel(backend)
+    for mode in ("zeros", "reflect", "replicate", "circular"):
+        _run(backend, rng, (1, 2, 300, 40), 1, (3, 3), stride=(1, 2), padding=1, padding_mode=mode)
+    _run(backend, rng, (1, 1, 700, 3), 1, (5, 3), stride=1, padding=(2, 1), dilation=(3, 1))
+
+
+def test_depthwise_two_threads(backend, rng):
+    """Large enough for the parallel path: planes split between threads, and a single plane split
+    into bands."""
+    _require_kernel(backend)
+    _run(backend, rng, (2, 16, 64, 64), 1, (3, 3), padding=1, bias=True, activation="relu")
+    _run(backend, rng, (1, 1, 400, 400), 1, (3, 3), stride=1, padding=1, padding_mode="replicate")
+    _run(backend, rng, (1, 1, 200000), 2, (7,), padding=3)
+
+
+def test_depthwise_huge_kernel_scalar_path(backend, rng):
+    """More taps than the band buffer takes: the scalar fallback, with every padding mode."""
+    _require_kernel(backend)
+    _run(backend, rng, (1, 2, 26, 27), 1, (23, 25), padding=(11, 12), bias=True, activation="tanh")
+    _run(backend, rng, (1, 1, 30, 30), 2, (23, 23), stride=2, padding=11, padding_mode="reflect")
+    _run(backend, rng, (1, 1, 40, 40), 1, (3, 3), padding=30, dilation=30)
+
+
+def test_depthwise_empty_batch(backend, rng):
+    _require_kernel(backend)
+    x = np.zeros((0, 3, 5, 5), np.float32)
+    w = rng.standard_normal((6, 1, 3, 3)).astype(np.float32)
+    y = ops.conv2d(backend.asarray(x), backend.asarray(w), padding=1, groups=3, backend=backend.name)
+    assert tuple(y.shape) == (0, 6, 5, 5)
