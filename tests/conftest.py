@@ -20,7 +20,9 @@ Helpers (import them with ``from conftest import ...``)
   array type the backend takes, ``bk.kw`` the ``backend=`` keyword, ``bk.name``;
 * :func:`to_numpy`: numpy copy of a numpy / torch / cupy result;
 * :func:`assert_close`: compares a result with a reference (shape, dtype, NaN
-  positions; tolerances per dtype and per kind of op).
+  positions; tolerances per dtype and per kind of op);
+* :func:`assert_sum_close`: compares a result of sums (GEMM, convolution) with its
+  float64 reference within the rounding of that many terms of that magnitude.
 """
 from __future__ import annotations
 
@@ -201,3 +203,21 @@ def assert_close(actual, expected, *, kind="default", exact=False, err_msg=""):
         return
     rtol, atol = TOLERANCES[kind][e.dtype.type]
     np.testing.assert_allclose(a, e, rtol=rtol, atol=atol, equal_nan=True, err_msg=err_msg)
+
+
+def assert_sum_close(actual, expected, magnitude, terms: int, dtype):
+    """``actual`` (any array type) against the float64 ``expected``, where each element is a sum
+    of ``terms`` products whose absolute values sum to ``magnitude`` (same shape): the bound of
+    float rounding in any summation order, plus a few ulps for the epilogue (bias, residual, and
+    activations whose slope is at most 1.13)."""
+    got = to_numpy(actual)
+    assert got.dtype == np.dtype(dtype), f"dtype {got.dtype}, expected {np.dtype(dtype)}"
+    assert got.shape == expected.shape, f"shape {got.shape}, expected {expected.shape}"
+    eps = np.finfo(dtype).eps
+    tol = 1.2 * eps * (terms + 2) * magnitude + 4 * eps * np.abs(expected) + 4 * eps
+    err = np.abs(got.astype(np.float64) - expected)
+    bad = ~(err <= tol)
+    if bad.any():
+        i = tuple(int(v) for v in np.argwhere(bad)[0])
+        raise AssertionError(f"{int(bad.sum())} of {got.size} elements off; first at {i}: got {got[i]!r}, "
+                             f"expected {expected[i]!r} (tol {tol[i]:.3g})")

@@ -15,7 +15,7 @@ import pytest
 import pydeepkit.ops as ops
 from pydeepkit.reference import conv as R
 
-from conftest import cpu_isas, to_numpy
+from conftest import assert_sum_close, cpu_isas, to_numpy
 
 ACTIVATIONS = [None, "relu", "leaky_relu", "sigmoid", "tanh", "gelu"]
 
@@ -24,28 +24,13 @@ def _f64(v):
     return None if v is None else np.asarray(v, np.float64)
 
 
-def check(actual, expected, magnitude, terms, dtype):
-    """|actual - expected| within the float rounding of `terms`-term sums of `magnitude`."""
-    got = to_numpy(actual)
-    assert got.dtype == np.dtype(dtype), f"dtype {got.dtype}, expected {np.dtype(dtype)}"
-    assert got.shape == expected.shape, f"shape {got.shape}, expected {expected.shape}"
-    eps = np.finfo(dtype).eps
-    tol = 1.2 * eps * (terms + 2) * magnitude + 4 * eps * np.abs(expected) + 4 * eps
-    err = np.abs(got.astype(np.float64) - expected)
-    bad = ~(err <= tol)
-    if bad.any():
-        i = tuple(int(v) for v in np.argwhere(bad)[0])
-        raise AssertionError(f"{int(bad.sum())} of {got.size} elements off; first at {i}: got {got[i]!r}, "
-                             f"expected {expected[i]!r} (tol {tol[i]:.3g})")
-
-
 def check_conv(actual, x, w, bias=None, *, residual=None, activation=None, negative_slope=0.01, **kw):
     dtype = np.asarray(x).dtype
     expected = R.conv(_f64(x), _f64(w), _f64(bias), activation=activation, negative_slope=negative_slope,
                       residual=_f64(residual), **kw)
     mag = R.conv(np.abs(_f64(x)), np.abs(_f64(w)), None if bias is None else np.abs(_f64(bias)),
                  residual=None if residual is None else np.abs(_f64(residual)), **kw)
-    check(actual, expected, mag, int(np.prod(np.shape(w)[1:])), dtype)
+    assert_sum_close(actual, expected, mag, int(np.prod(np.shape(w)[1:])), dtype)
 
 
 def check_conv_transpose(actual, x, w, bias=None, *, residual=None, activation=None, **kw):
@@ -53,7 +38,7 @@ def check_conv_transpose(actual, x, w, bias=None, *, residual=None, activation=N
     expected = R.conv_transpose(_f64(x), _f64(w), _f64(bias), activation=activation, residual=_f64(residual), **kw)
     mag = R.conv_transpose(np.abs(_f64(x)), np.abs(_f64(w)), None if bias is None else np.abs(_f64(bias)),
                            residual=None if residual is None else np.abs(_f64(residual)), **kw)
-    check(actual, expected, mag, int(np.shape(w)[0] * np.prod(np.shape(w)[2:])), dtype)
+    assert_sum_close(actual, expected, mag, int(np.shape(w)[0] * np.prod(np.shape(w)[2:])), dtype)
 
 
 def _arrays(rng, dtype, *shapes):
@@ -244,7 +229,7 @@ def test_separable_conv2d(backend, rng):
     expected = R.conv(mid, _f64(pw), _f64(b), activation="relu")
     mag = R.conv(R.conv(np.abs(_f64(x)), np.abs(_f64(dw)), np.abs(_f64(db)), stride=2, padding=1, groups=3),
                  np.abs(_f64(pw)), np.abs(_f64(b)))
-    check(got, expected, mag, 9 + 6, np.float32)
+    assert_sum_close(got, expected, mag, 9 + 6, np.float32)
 
 
 # ---------------------------------------------------------------------------------------

@@ -13,7 +13,7 @@ import pytest
 import pydeepkit.ops as ops
 from pydeepkit.reference.gemm import gemm as reference_gemm
 
-from conftest import cpu_isas, to_numpy
+from conftest import assert_sum_close, cpu_isas, to_numpy
 
 DTYPES = [np.float32, np.float64]
 ACTIVATIONS = [None, "relu", "leaky_relu", "sigmoid", "tanh", "gelu"]
@@ -28,25 +28,13 @@ def reference(a, b, bias=None, residual=None, activation=None, negative_slope=0.
 
 def check(actual, a, b, bias=None, residual=None, activation=None, negative_slope=0.01, dtype=np.float32):
     """Compares with the reference; the float32 bound scales with K and the magnitudes summed."""
-    got = to_numpy(actual)
-    assert got.dtype == np.dtype(dtype), f"dtype {got.dtype}, expected {np.dtype(dtype)}"
     expected = reference(a, b, bias, residual, activation, negative_slope)
-    assert got.shape == expected.shape
-    K = np.asarray(a).shape[1]
     mag = np.abs(np.asarray(a, np.float64)) @ np.abs(np.asarray(b, np.float64))
     if bias is not None:
         mag = mag + np.abs(np.asarray(bias, np.float64))[None, :]
     if residual is not None:
         mag = mag + np.abs(np.asarray(residual, np.float64))
-    eps = np.finfo(dtype).eps
-    # all activations here have slope <= 1.13; +1 covers the rounding of the activation itself
-    tol = 1.2 * eps * (K + 2) * mag + 4 * eps * np.abs(expected) + 4 * eps
-    err = np.abs(got.astype(np.float64) - expected)
-    bad = ~(err <= tol)
-    if bad.any():
-        i = tuple(int(v) for v in np.argwhere(bad)[0])
-        raise AssertionError(f"{int(bad.sum())} of {got.size} elements off; first at {i}: got {got[i]!r}, "
-                             f"expected {expected[i]!r} (tol {tol[i]:.3g})")
+    assert_sum_close(actual, expected, mag, np.asarray(a).shape[1], dtype)
 
 
 def run(bk, *args, **kwargs):

@@ -230,6 +230,29 @@ struct ShiftedRows {
   OffsetRows<T> direct_rows(int64_t p0, int64_t j) const { return OffsetRows<T>{buffer + j, offsets + p0}; }
 };
 
+// x itself as B (a 1x1, stride-1, unpadded convolution): row ci of panel j is x's channel ci from
+// column j, except the last, partial panel (columns [tail, N)), which reads a packed copy so that
+// no load goes past the end of x.
+template <class T>
+struct InputRows {
+  const T* x;
+  const int64_t* offsets;       // ci * plane
+  const T* tail_panel;          // K rows of NR
+  const int64_t* tail_offsets;  // k * NR
+  int64_t tail;
+  OffsetRows<T> direct_rows(int64_t p0, int64_t j) const {
+    return j < tail ? OffsetRows<T>{x + j, offsets + p0} : OffsetRows<T>{tail_panel, tail_offsets + p0};
+  }
+};
+
+// Packs columns [tail, N) of the K x N matrix x (row stride N) into one zero-padded NR panel.
+template <class T>
+void pack_tail_panel(const T* x, int64_t K, int64_t N, int64_t tail, T* panel) {
+  constexpr int NR = kNR<T>;
+  for (int64_t k = 0; k < K; ++k)
+    for (int64_t j = 0; j < NR; ++j) panel[k * NR + j] = tail + j < N ? x[k * N + tail + j] : T(0);
+}
+
 // The GEMM's extended columns mapped onto the output: a panel stores its real columns as runs
 // (one per output row it touches), straight into C when it is one run from its first column.
 template <class T>
@@ -330,7 +353,19 @@ void forward_job(const ConvCpuPlan& plan, const GemmCpuPlan& gp, const ConvArray
   const MatrixA<T> weights{a.w + g * cout_g * K, K, false};
   bool pointwise = geo.kvol == 1;
   for (int d = 0; d < 3; ++d) pointwise = pointwise && geo.stride[d] == 1 && geo.pad[d] == 0;
-  if (plan.direct) {
+  if (plan.reads_input) {
+    const int64_t N = geo.out_plane, tail = N - N % kNR<T>;
+    if (tail < N) {
+      if (team) {
+#pragma omp single
+        pack_tail_panel(x, cin_g, N, tail, buffer);
+      } else {
+        pack_tail_panel(x, cin_g, N, tail, buffer);
+      }
+    }
+    const InputRows<T> rows{x, plan.offsets, buffer, plan.tail_offsets, tail};
+    gemm_thread(gp, weights, rows, e, DenseOutput<T>{out, geo.out_plane}, preloaded, tid);
+  } else if (plan.direct) {
     if (team) {
 #pragma omp for schedule(static)
       for (int64_t ci = 0; ci < cin_g; ++ci) fill_phases(plan, geo, x, buffer, ci, ci + 1);
@@ -469,7 +504,7 @@ void conv_thread(const ConvCpuPlan& plan, const ConvArrays<T>& a, const Geometry
     cols = mine + apack + bpack;
   }
   T* const buffer = cols + plan.cols_elems;
-  if (plan.direct && (!team || tid == 0)) {
+  if (plan.direct && !plan.reads_input && (!team || tid == 0)) {
     // The tail past the last channel: read (and dropped) by the last panels of the last rows.
     const int64_t used = (p.in_channels / p.groups) * plan.channel_stride;
     for (int64_t i = used; i < plan.buffer_elems; ++i) buffer[i] = T(0);

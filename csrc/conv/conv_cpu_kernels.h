@@ -30,6 +30,11 @@ struct ConvCpuPlan {
   int64_t columns = 0;
   int64_t buffer_elems = 0;       // cin_g * channel_stride + a zeroed tail the last panel may read
   const int64_t* offsets = nullptr;
+  // A 1x1, stride-1, unpadded convolution on the direct path reads its rows from x itself
+  // (offsets[ci] = ci * plane, no copy); only its last, partial NR panel, which would read past
+  // the end of x, is packed (into the buffer: K rows of NR, rows at tail_offsets[k] = k * NR).
+  bool reads_input = false;
+  const int64_t* tail_offsets = nullptr;
 };
 
 // Kernel status codes.

@@ -10,23 +10,28 @@
 // (`nm -C --defined-only` on the three objects shows no weak symbol outside pdk::isa_*).
 // The x86 intrinsics headers only hold always-inline gnu_inline functions (never emitted).
 //
-// Scheme. Work items are (image, input channel, output depth, band of output rows, chunk of
-// output columns). For each input slice the item needs (one per kd), the padded input rows of the
-// band are copied once into a per-thread buffer, split into stride phases: phase plane (a, b)
-// holds padded rows a, a + sH, ... and columns b, b + sW, ... of the band, rows `P` apart. Every
-// tap (kh, kw) then reads one phase plane at a constant offset from output position
-// j = row * P + column, for any stride and dilation, so all taps of all output rows of the band
-// are contiguous vector loads of one flat loop over j ("flat" because vectors run across row ends;
-// the P - wc columns past each row's end are computed and dropped). Padding of every mode is
-// resolved while copying (padded_source at the row and column edges), so the tap loop has no
-// branches. The flat sums land in an accumulator next to the buffer; the epilogue (bias,
-// residual, activation) writes the valid columns of each row to the output. The copy costs one
-// load and store per input element per kd against kH * kW loads and FMAs per output element.
-// Every output channel of a multiplier group (co = ci * m + j) reuses the same buffer.
+// Scheme. Work items are (image, group of input channels, output depth, band of output rows,
+// chunk of output columns); an item covers whole small planes of several channels at once (their
+// per-call setup would otherwise be a good part of the work). For each input slice an item needs
+// (one per kd), the padded input rows of the band are copied once into a per-thread buffer, split
+// into stride phases: phase plane (a, b) holds padded rows a, a + sH, ... and columns b, b + sW,
+// ... of the band, rows `P` apart. Every tap (kh, kw) then reads one phase plane at a constant
+// offset from output position j = row * P + column, for any stride and dilation, so all taps of
+// all output rows of the band are contiguous vector loads of one flat loop over j ("flat": vectors
+// run across row ends; the P - wc columns past each row's end are computed and dropped). Padding
+// of every mode is resolved while copying (zeros padding on AVX2/AVX-512: masked loads that read
+// each padded row with its zeros; otherwise padded_source at the edges), so the tap loops have no
+// branches. With stride 1 along H and P a multiple of the vector width, the sliding-row loop
+// replaces the flat one: each input row vector is loaded once and feeds the kH output rows it
+// belongs to, so the loop is bound by its FMAs instead of its (mostly line-split) loads. The sums
+// land in an accumulator next to the buffer; the epilogue (bias, residual, activation) writes the
+// valid columns of each row to the output. Every output channel of a multiplier group
+// (co = ci * m + j) reuses the same buffer.
 //
-// Why not read the input in place: the padding columns would need per-lane masks or separate
-// edge loops, and on the small planes of late layers (14x14, 7x7) nearly every vector touches an
-// edge. The flat loop over the copied band runs whole vectors across rows instead.
+// Why copy instead of reading the input in place: the padding columns would need per-lane masks
+// or separate edge loops in the tap loop, and on the small planes of late layers (14x14, 7x7)
+// nearly every vector touches an edge. The copy costs one load and store per input element per kd
+// against kH * kW FMAs per output element, and the tap loops then run whole vectors.
 #include <cstdint>
 #ifdef _OPENMP
 #include <omp.h>
@@ -70,6 +75,7 @@ constexpr int64_t kTargetBytes = 32 * 1024;
 constexpr int64_t kScratchBytes = 64 * 1024;
 constexpr int64_t kMaxTaps = 512;    // kH * kW of the fast path
 constexpr int64_t kMaxPhases = 16;   // used row phases and used column phases, each
+constexpr int64_t kMaxRows = 512;    // band rows + row halo of the fast path
 
 // Work items per thread the layout keeps at least (balance), and small planes per item at most.
 constexpr int64_t kMinTasksPerThread = 4;
@@ -203,7 +209,8 @@ struct Group {
 };
 
 // ---------------------------------------------------------------------------------------------
-// The epilogue for one residual/activation combination. Act: 0 none, 1 relu, 2 leaky_relu (vectorised), 3 any other (apply_activation after the store).
+// The epilogue for one residual/activation combination. Act: 0 none, 1 relu, 2 leaky_relu
+// (vectorised), 3 any other (apply_activation on the stored row).
 template <class T, bool Res, int Act>
 void finish_rows_plane(const T* __restrict acc, int64_t P, T* out, const T* residual, int64_t pitch, int64_t rows,
                        int64_t n, T bias_s, Activation act, T slope_s) {
@@ -342,6 +349,75 @@ void taps(T* acc, const T* buf, const int64_t* offs, const T* w, int64_t ntaps, 
   }
 }
 
+// Stride 1 and dilation 1 along H, one phase plane, P a multiple of the vector width: rows of
+// the band buffer are whole vectors apart, so each input row vector is loaded once (per kw) and
+// feeds the KH output rows it belongs to (KH accumulators in registers, rotated as the rows
+// advance). The flat loop loads every input vector KH times; this one is bound by its FMAs.
+// acc row o (= or +=) sum_{kh, kw} w[kh][kw] * buf[(o + kh) * P + coff[kw] + column].
+template <class T, int KH, int KW, bool Accumulate>
+void slide_plane(T* __restrict acc, const T* __restrict buf, const int64_t* __restrict coff, const T* __restrict w,
+                 int64_t rows, int64_t P, int64_t wc) {
+  using V = typename Vec<T>::type;
+  using VU = typename Vec<T>::utype;
+  constexpr int64_t L = kLanes<T>;
+  V wv[KH][KW];
+  int64_t co[KW];
+#pragma GCC unroll 8
+  for (int kh = 0; kh < KH; ++kh)
+#pragma GCC unroll 8
+    for (int kw = 0; kw < KW; ++kw) wv[kh][kw] = V{} + w[kh * KW + kw];
+#pragma GCC unroll 8
+  for (int kw = 0; kw < KW; ++kw) co[kw] = coff[kw];
+  for (int64_t c = 0; c < wc; c += L) {
+    const T* b = buf + c;
+    T* out = acc + c;
+    V a[KH];
+#pragma GCC unroll 8
+    for (int i = 0; i < KH; ++i) a[i] = V{};
+    // After input row q, a[0] holds output row q - KH + 1 complete, a[i] row q - KH + 1 + i.
+    for (int64_t q = 0; q < rows + KH - 1; ++q, b += P) {
+      V x[KW];
+#pragma GCC unroll 8
+      for (int kw = 0; kw < KW; ++kw) x[kw] = *reinterpret_cast<const VU*>(b + co[kw]);
+#pragma GCC unroll 8
+      for (int i = 0; i < KH; ++i)
+#pragma GCC unroll 8
+        for (int kw = 0; kw < KW; ++kw) a[i] += wv[KH - 1 - i][kw] * x[kw];
+      const int64_t o = q - (KH - 1);
+      if (o >= 0) {
+        V* dst = reinterpret_cast<V*>(out + o * P);
+        *dst = Accumulate ? *dst + a[0] : a[0];
+      }
+#pragma GCC unroll 8
+      for (int i = 0; i + 1 < KH; ++i) a[i] = a[i + 1];
+      a[KH - 1] = V{};
+    }
+  }
+}
+
+template <class T, int KH, int KW, bool Accumulate>
+__attribute__((noinline)) void slide_loop(T* acc, const T* buf, const int64_t* coff, const T* w, int64_t rows,
+                                          int64_t P, int64_t wc, const Group& g) {
+  for (int64_t i = 0; i < g.count; ++i)
+    slide_plane<T, KH, KW, Accumulate>(acc + i * g.acc, buf + i * g.buf, coff, w + i * g.w, rows, P, wc);
+}
+
+// The kernel shapes slide_plane is compiled for (kH * 10 + kW), 0 for none.
+inline int slide_shape(int64_t kH, int64_t kW) {
+  const int64_t s = kH * 10 + kW;
+  return s == 33 || s == 55 || s == 77 ? static_cast<int>(s) : 0;
+}
+
+template <class T, bool Accumulate>
+void slide(int shape, T* acc, const T* buf, const int64_t* coff, const T* w, int64_t rows, int64_t P, int64_t wc,
+           const Group& g) {
+  switch (shape) {
+    case 33: return slide_loop<T, 3, 3, Accumulate>(acc, buf, coff, w, rows, P, wc, g);
+    case 55: return slide_loop<T, 5, 5, Accumulate>(acc, buf, coff, w, rows, P, wc, g);
+    default: return slide_loop<T, 7, 7, Accumulate>(acc, buf, coff, w, rows, P, wc, g);
+  }
+}
+
 // ---------------------------------------------------------------------------------------------
 // Geometry of the band buffers, fixed for the whole call.
 struct Layout {
@@ -358,6 +434,7 @@ struct Layout {
   int64_t na = 0, nb = 0;       // used row / column phases
   int64_t ua[kMaxPhases] = {}, ub[kMaxPhases] = {};        // their phase values
   int64_t row_lo[kMaxPhases] = {}, row_hi[kMaxPhases] = {}; // rows of phase ua[i]: [lo, hi + band rows)
+  int slide = 0;                // slide_shape when slide_plane runs the taps, else 0
   int64_t ntaps = 0;
   int64_t offs[kMaxTaps] = {};  // tap (kh, kw) -> offset of its phase plane row/column
 };
@@ -369,7 +446,6 @@ bool plan_layout(const ConvParams& p, int64_t threads, Layout* lay) {
   const int64_t kH = p.kernel[1], kW = p.kernel[2], sH = p.stride[1], sW = p.stride[2];
   const int64_t dH = p.dilation[1], dW = p.dilation[2], Ho = p.out[1], Wo = p.out[2];
   if (kH * kW > kMaxTaps) return false;
-  const int64_t max_rows = 512;  // = kMaxRows below
   lay->ntaps = kH * kW;
   // Used phases: the residues of the tap offsets.
   lay->na = lay->nb = 0;
@@ -410,8 +486,8 @@ bool plan_layout(const ConvParams& p, int64_t threads, Layout* lay) {
   while (wc > L && size(wc, min_band) > target) wc = round_up(ceil_div(wc, 2), L);
   int64_t band = 1;
   if (size(wc, 1) > cap) return false;
-  while (band < Ho && band + 1 + lay->row_halo <= max_rows && size(wc, band + 1) <= target) ++band;
-  if (band + lay->row_halo > max_rows) return false;
+  while (band < Ho && band + 1 + lay->row_halo <= kMaxRows && size(wc, band + 1) <= target) ++band;
+  if (band + lay->row_halo > kMaxRows) return false;
   lay->wc = wc;
   lay->nchunks = ceil_div(Wo, wc);
   // Enough work items for every thread (one image and channel, a 1-d signal): thinner bands.
@@ -423,6 +499,17 @@ bool plan_layout(const ConvParams& p, int64_t threads, Layout* lay) {
   lay->band = band;
   lay->nbands = ceil_div(Ho, band);
   lay->P = wc + lay->col_halo;
+  // slide_plane needs whole-vector rows: worth a few dropped columns (at most 1/8 more work).
+  lay->slide = 0;
+  if (sH == 1 && dH == 1 && lay->na == 1 && lay->nb == 1 && slide_shape(kH, kW) != 0 &&
+      round_up(lay->P, L) * 8 <= lay->P * 9) {
+    lay->slide = slide_shape(kH, kW);
+    lay->P = round_up(lay->P, L);
+    if (phases * round_up((band + lay->row_halo) * lay->P + L, L) + round_up(band * lay->P, L) + L > cap) {
+      lay->slide = 0;
+      lay->P = wc + lay->col_halo;
+    }
+  }
   lay->plane = round_up((band + lay->row_halo) * lay->P + L, L);
   lay->acc_elems = round_up(band * lay->P, L) + L;  // slack: the epilogue reads whole vectors
   lay->set = phases * lay->plane;
@@ -446,6 +533,14 @@ bool plan_layout(const ConvParams& p, int64_t threads, Layout* lay) {
   }
   return true;
 }
+
+// Compile-time booleans for generic lambdas (no std::integral_constant: no std:: templates here).
+struct True {
+  static constexpr bool value = true;
+};
+struct False {
+  static constexpr bool value = false;
+};
 
 // Keeps g++ from turning a copy or fill loop into a memcpy/memset call: the rows are a few
 // vectors long and the library call costs more than the loop.
@@ -534,7 +629,6 @@ struct Args {
 // What a band-buffer row holds (zeros padding only: the padding cells of a data row stay zero
 // until the column geometry changes, a zero row stays zero).
 enum : uint8_t { kRowUnknown = 0, kRowData = 1, kRowZero = 2 };
-constexpr int64_t kMaxRows = 512;  // band + row halo of the fast path
 
 // One thread's state: the band buffer and what it holds.
 template <class T>
@@ -597,11 +691,78 @@ void build_cells(T* dst, const T* row, const ColumnRange& c, int64_t ncols, int6
     zero_exact(dst + c.hi, ncols - c.hi);
     return;
   }
+  // Phases other than the widest are copied a few columns past what any tap reads (dropped
+  // lanes only), possibly past the reach of padded_source: those cells get a zero.
   for (int64_t i = 0; i < ncols; ++i) {
     if (i == c.lo) i = c.hi;
     if (i >= ncols) break;
     const int64_t src = padded_source(c.first + i * sW, W, mode);
-    dst[i] = src < 0 ? T(0) : row[src];
+    dst[i] = static_cast<uint64_t>(src) < static_cast<uint64_t>(W) ? row[src] : T(0);
+  }
+}
+
+// build_band for zeros padding at column stride 1 (Two = false) or 2 with both phases (Two = true),
+// on ISAs with masked loads: each padded row is read with its zeros by masked loads (masks per
+// load slot from set_columns) and written with whole-vector stores (the overrun lands in the next
+// row, written after, or in the plane's slack). One: every phase row is one vector, its masks
+// stay in registers. Every input is a local: the vector stores may alias anything.
+template <class T, bool Two, bool One>
+void build_masked(const T* x_slice, int64_t x_stride, int64_t count, T* scratch, int64_t set, int64_t H,
+                  int64_t W, int64_t sH, int64_t first, int64_t P, int64_t plane, int64_t ncols, int64_t na,
+                  const int64_t* ih0, const int64_t* r0, const int64_t* r1,
+                  const typename LoadMask<T>::type* masks) {
+  using V = typename Vec<T>::type;
+  using VU = typename Vec<T>::utype;
+  using I = decltype(V{} < V{});
+  using LM = LoadMask<T>;
+  constexpr int64_t L = kLanes<T>;
+  I ie{}, io{};
+  for (int64_t k = 0; k < L; ++k) {
+    ie[k] = 2 * k;
+    io[k] = 2 * k + 1;
+  }
+  const auto m0 = masks[0], m1 = masks[Two ? 1 : 0];
+  V z = V{};
+  opaque(z);
+  for (int64_t g = 0; g < count; ++g, x_slice += x_stride, scratch += set) {
+    for (int64_t ia = 0; ia < na; ++ia) {
+      int64_t ih = ih0[ia];
+      T* dst = scratch + ia * (Two ? 2 : 1) * plane + r0[ia] * P;
+      for (int64_t r = r0[ia]; r < r1[ia]; ++r, ih += sH, dst += P) {
+        if (static_cast<uint64_t>(ih) >= static_cast<uint64_t>(H)) {
+          for (int64_t i = 0; i < ncols; i += L) {
+            *reinterpret_cast<VU*>(dst + i) = z;
+            if (Two) *reinterpret_cast<VU*>(dst + plane + i) = z;
+          }
+          continue;
+        }
+        const T* row = x_slice + ih * W;
+        if constexpr (One && !Two) {
+          *reinterpret_cast<VU*>(dst) = LM::load(row, first, m0);
+        } else if constexpr (One) {
+          const V a = LM::load(row, first, m0), c = LM::load(row, first + L, m1);
+          *reinterpret_cast<VU*>(dst) = __builtin_shuffle(a, c, ie);
+          *reinterpret_cast<VU*>(dst + plane) = __builtin_shuffle(a, c, io);
+        } else if constexpr (!Two) {
+          int64_t k = 0;
+          for (int64_t i = 0; i < ncols; i += L, ++k) {
+            const auto m = k < kMaskSlots ? masks[k] : LM::make(first + i, W);
+            V v = LM::load(row, first + i, m);
+            opaque(v);
+            *reinterpret_cast<VU*>(dst + i) = v;
+          }
+        } else {
+          int64_t k = 0;
+          for (int64_t i = 0; i < ncols; i += L, k += 2) {
+            const auto ma = k < kMaskSlots ? masks[k] : LM::make(first + 2 * i, W);
+            const auto mb = k + 1 < kMaskSlots ? masks[k + 1] : LM::make(first + 2 * i + L, W);
+            const V a = LM::load(row, first + 2 * i, ma), c = LM::load(row, first + 2 * i + L, mb);
+            *reinterpret_cast<VU*>(dst + i) = __builtin_shuffle(a, c, ie);
+            *reinterpret_cast<VU*>(dst + plane + i) = __builtin_shuffle(a, c, io);
+          }
+        }
+      }
+    }
   }
 }
 
@@ -611,60 +772,6 @@ inline void build_band_plane(const ConvParams& p, const Layout& lay, const T* x_
                              int64_t rows, int64_t ncols, Band<T>* b) {
   const int64_t H = p.in[1], W = p.in[2], sH = p.stride[1], sW = p.stride[2], pH = p.pad[1];
   const bool zeros = p.padding_mode == PaddingMode::zeros;
-  if (kMaskedLoads && zeros && ((sW == 1 && lay.nb == 1) || b->combined)) {
-    // The common cases (stride 1 or 2 along W, zeros padding) as tight loops: masked loads read
-    // each padded row with its zeros, whole-vector stores write it (the overrun lands in the next
-    // row, written after, or in the plane's slack).
-    using V = typename Vec<T>::type;
-    using VU = typename Vec<T>::utype;
-    using I = decltype(V{} < V{});
-    using LM = LoadMask<T>;
-    constexpr int64_t L = kLanes<T>;
-    I ie{}, io{};
-    for (int64_t k = 0; k < L; ++k) {
-      ie[k] = 2 * k;
-      io[k] = 2 * k + 1;
-    }
-    // Locals, not fields: the vector stores may alias anything, fields would be reloaded.
-    const int64_t first = b->cols[0].first, P = lay.P, plane = lay.plane, na = lay.na, nb = lay.nb;
-    const bool two = b->combined;
-    for (int64_t ia = 0; ia < na; ++ia) {
-      const int64_t r0 = lay.row_lo[ia], r1 = lay.row_hi[ia] + rows;
-      int64_t ih = (oh0 + r0) * sH - pH + lay.ua[ia];
-      T* dst = scratch + ia * nb * plane + r0 * P;
-      for (int64_t r = r0; r < r1; ++r, ih += sH, dst += P) {
-        if (static_cast<uint64_t>(ih) >= static_cast<uint64_t>(H)) {
-          V z = V{};
-          opaque(z);
-          for (int64_t i = 0; i < ncols; i += L) {
-            *reinterpret_cast<VU*>(dst + i) = z;
-            if (two) *reinterpret_cast<VU*>(dst + plane + i) = z;
-          }
-          continue;
-        }
-        const T* row = x_slice + ih * W;
-        if (!two) {
-          int64_t k = 0;
-          for (int64_t i = 0; i < ncols; i += L, ++k) {
-            const auto m = k < kMaskSlots ? b->masks[k] : LM::make(first + i, W);
-            V v = LM::load(row, first + i, m);
-            opaque(v);
-            *reinterpret_cast<VU*>(dst + i) = v;
-          }
-        } else {
-          int64_t k = 0;
-          for (int64_t i = 0; i < ncols; i += L, k += 2) {
-            const auto m0 = k < kMaskSlots ? b->masks[k] : LM::make(first + 2 * i, W);
-            const auto m1 = k + 1 < kMaskSlots ? b->masks[k + 1] : LM::make(first + 2 * i + L, W);
-            const V a = LM::load(row, first + 2 * i, m0), c = LM::load(row, first + 2 * i + L, m1);
-            *reinterpret_cast<VU*>(dst + i) = __builtin_shuffle(a, c, ie);
-            *reinterpret_cast<VU*>(dst + plane + i) = __builtin_shuffle(a, c, io);
-          }
-        }
-      }
-    }
-    return;
-  }
   for (int64_t ia = 0; ia < lay.na; ++ia) {
     uint8_t* state = b->state[ia];
     for (int64_t r = lay.row_lo[ia]; r < lay.row_hi[ia] + rows; ++r) {
@@ -707,6 +814,29 @@ template <class T>
 __attribute__((flatten, noinline)) void build_band(const ConvParams& p, const Layout& lay, const T* x_slice,
                                                    int64_t x_stride, int64_t count, int64_t oh0, int64_t rows,
                                                    int64_t ncols, Band<T>* b) {
+  const int64_t sW = p.stride[2];
+  if (kMaskedLoads && p.padding_mode == PaddingMode::zeros && ((sW == 1 && lay.nb == 1) || b->combined)) {
+    int64_t ih0[kMaxPhases], r0[kMaxPhases], r1[kMaxPhases];
+    for (int64_t ia = 0; ia < lay.na; ++ia) {
+      r0[ia] = lay.row_lo[ia];
+      r1[ia] = lay.row_hi[ia] + rows;
+      ih0[ia] = (oh0 + r0[ia]) * p.stride[1] - p.pad[1] + lay.ua[ia];
+    }
+    constexpr int64_t L = kLanes<T>;
+    const bool one = ncols <= L;
+    const int64_t first = b->cols[0].first;
+    auto run = [&](auto two, auto single) {
+      build_masked<T, decltype(two)::value, decltype(single)::value>(
+          x_slice, x_stride, count, b->scratch, lay.set, p.in[1], p.in[2], p.stride[1], first, lay.P, lay.plane,
+          ncols, lay.na, ih0, r0, r1, b->masks);
+    };
+    if (b->combined) {
+      if (one) run(True{}, True{}); else run(True{}, False{});
+    } else {
+      if (one) run(False{}, True{}); else run(False{}, False{});
+    }
+    return;
+  }
   for (int64_t g = 0; g < count; ++g)
     build_band_plane(p, lay, x_slice + g * x_stride, b->scratch + g * lay.set, oh0, rows, ncols, b);
   if (count < lay.group)  // the row states now hold for some planes only
@@ -719,17 +849,17 @@ __attribute__((flatten)) int64_t slice_source(const ConvParams& p, int64_t od, i
   return padded_source(od * p.stride[0] - p.pad[0] + kd * p.dilation[0], p.in[0], p.padding_mode);
 }
 
-// Walks the work items (plane, od, band, chunk) of a thread's range in order.
+// Walks the work items (plane group, od, band, chunk) of a thread's range in order.
 struct ItemCursor {
   int64_t nchunks, nbands, Do;
-  int64_t plane, od, band, chunk;
+  int64_t pgroup, od, band, chunk;
   ItemCursor(const Layout& lay, int64_t Do_, int64_t begin) : nchunks(lay.nchunks), nbands(lay.nbands), Do(Do_) {
     chunk = begin % nchunks;
     int64_t t = begin / nchunks;
     band = t % nbands;
     t /= nbands;
     od = t % Do;
-    plane = t / Do;
+    pgroup = t / Do;
   }
   void next() {
     if (++chunk < nchunks) return;
@@ -738,7 +868,7 @@ struct ItemCursor {
     band = 0;
     if (++od < Do) return;
     od = 0;
-    ++plane;
+    ++pgroup;
   }
 };
 
@@ -754,57 +884,52 @@ void run_items(const Args<T>& A, int64_t begin, int64_t end) {
   zero_exact(scratch, lay.scratch);
   Band<T> band;
   band.scratch = scratch;
-  T* acc = scratch + lay.scratch - lay.acc_elems;
+  T* acc = scratch + lay.group * lay.set;
   const int64_t D = p.in[0], H = p.in[1], W = p.in[2], Do = p.out[0], Ho = p.out[1], Wo = p.out[2];
-  const int64_t kD = p.kernel[0], kHW = p.kernel[1] * p.kernel[2];
-  const int64_t m = p.out_channels / p.in_channels;
+  const int64_t kD = p.kernel[0], kHW = p.kernel[1] * p.kernel[2], C = p.in_channels;
+  const int64_t m = p.out_channels / C, in_plane = D * H * W, out_plane = Do * Ho * Wo;
+  const int64_t groups_per_image = ceil_div(C, lay.group);
   const Activation act = p.activation;
   const T slope = static_cast<T>(p.negative_slope);
+  Group g{0, lay.acc_elems, lay.set, m * kD * kHW, m * out_plane, m};
   ItemCursor at(lay, Do, begin);
-  const int64_t plane_bytes = D * H * W * static_cast<int64_t>(sizeof(T));
-  const bool small_planes = lay.nbands == 1 && lay.nchunks == 1 && Do == 1 && plane_bytes <= 4096;
-  int64_t ci = at.plane % p.in_channels, n_img = at.plane / p.in_channels;
   for (int64_t item = begin; item < end; ++item, at.next()) {
-    if (ci == p.in_channels) {
-      ci = 0;
-      ++n_img;
-    }
+    const int64_t n_img = at.pgroup / groups_per_image, ci0 = (at.pgroup % groups_per_image) * lay.group;
+    g.count = min64(lay.group, C - ci0);
     const int64_t od = at.od, oh0 = at.band * lay.band, rows = min64(lay.band, Ho - oh0);
     const int64_t ow0 = at.chunk * lay.wc, wc = min64(lay.wc, Wo - ow0), ncols = wc + lay.col_halo;
     set_columns(p, lay, at.chunk, ow0, ncols, &band);
     const int64_t nflat = round_up((rows - 1) * lay.P + wc, L);
-    const T* x_plane = A.x + at.plane * D * H * W;
-    if (small_planes && item + 1 < end) {
-      // Small planes are copied in a few hundred cycles, too few for the hardware prefetcher to
-      // run ahead of: fetch the next plane while this one is computed.
-      const char* next = reinterpret_cast<const char*>(x_plane + D * H * W);
-      for (int64_t b = 0; b < plane_bytes; b += 64) __builtin_prefetch(next + b, 0, 3);
-    }
+    const T* x_plane = A.x + (n_img * C + ci0) * in_plane;
     int64_t built = -1;  // input slice in the phase planes
     for (int64_t j = 0; j < m; ++j) {
-      const int64_t co = ci * m + j;
+      const int64_t co = ci0 * m + j;
       bool any = false;
       for (int64_t kd = 0; kd < kD; ++kd) {
         const int64_t id = slice_source(p, od, kd);
         if (id < 0) continue;  // a zeros-padding slice adds nothing
         if (id != built) {
-          build_band(p, lay, x_plane + id * H * W, oh0, rows, ncols, &band);
+          build_band(p, lay, x_plane + id * H * W, in_plane, g.count, oh0, rows, ncols, &band);
           built = id;
         }
         const T* wt = A.w + (co * kD + kd) * kHW;
-        if (any) {
-          taps<T, true>(acc, scratch, lay.offs, wt, lay.ntaps, nflat);
+        if (lay.slide && any) {
+          slide<T, true>(lay.slide, acc, scratch, lay.offs, wt, rows, lay.P, wc, g);
+        } else if (lay.slide) {
+          slide<T, false>(lay.slide, acc, scratch, lay.offs, wt, rows, lay.P, wc, g);
+        } else if (any) {
+          taps<T, true>(acc, scratch, lay.offs, wt, lay.ntaps, nflat, g);
         } else {
-          taps<T, false>(acc, scratch, lay.offs, wt, lay.ntaps, nflat);
+          taps<T, false>(acc, scratch, lay.offs, wt, lay.ntaps, nflat, g);
         }
         any = true;
       }
-      const int64_t o = (((n_img * p.out_channels + co) * Do + od) * Ho + oh0) * Wo + ow0;
-      if (!any) zero_exact(acc, nflat);  // every slice was zeros padding
+      if (!any)  // every slice was zeros padding
+        for (int64_t i = 0; i < g.count; ++i) zero_exact(acc + i * g.acc, nflat);
+      const int64_t o = ((n_img * p.out_channels + co) * Do + od) * Ho * Wo + oh0 * Wo + ow0;
       finish_rows(acc, lay.P, A.out + o, A.residual ? A.residual + o : nullptr, Wo, rows, wc,
-                  A.bias ? A.bias[co] : T(0), act, slope);
+                  A.bias ? A.bias + co : nullptr, act, slope, g);
     }
-    if (at.chunk + 1 == lay.nchunks && at.band + 1 == lay.nbands && at.od + 1 == Do) ++ci;
   }
 }
 
@@ -823,7 +948,7 @@ __attribute__((flatten)) void run_scalar_rows(const Args<T>& A, int64_t begin, i
     const int64_t co = nc % p.out_channels, n_img = nc / p.out_channels, ci = co / m;
     const T* x_plane = A.x + (n_img * p.in_channels + ci) * D * H * W;
     const T* wc = A.w + co * kD * kH * kW;
-    const T bias = A.bias ? A.bias[co] : T(0), slope = static_cast<T>(p.negative_slope);
+    const T slope = static_cast<T>(p.negative_slope);
     for (int64_t ow0 = 0; ow0 < Wo; ow0 += kChunk) {
       const int64_t n = min64(kChunk, Wo - ow0);
       for (int64_t i = 0; i < n; ++i) {
@@ -846,7 +971,8 @@ __attribute__((flatten)) void run_scalar_rows(const Args<T>& A, int64_t begin, i
         acc[i] = s;
       }
       const int64_t o = row * Wo + ow0;
-      finish_rows(acc, kChunk, A.out + o, A.residual ? A.residual + o : nullptr, Wo, 1, n, bias, p.activation, slope);
+      finish_rows(acc, kChunk, A.out + o, A.residual ? A.residual + o : nullptr, Wo, 1, n,
+                  A.bias ? A.bias + co : nullptr, p.activation, slope, Group{1, 0, 0, 0, 0, 0});
     }
   }
 }
@@ -881,7 +1007,7 @@ int run(const ConvParams& p, int64_t threads, std::uintptr_t x, std::uintptr_t w
   Layout lay;
   A.lay = &lay;
   if (plan_layout<T>(p, threads, &lay)) {
-    const int64_t items = p.batch * p.in_channels * p.out[0] * lay.nbands * lay.nchunks;
+    const int64_t items = p.batch * ceil_div(p.in_channels, lay.group) * p.out[0] * lay.nbands * lay.nchunks;
     parallel_ranges(items, threads, [&](int64_t begin, int64_t end) {
       if (begin < end) run_items(A, begin, end);
     });

@@ -136,14 +136,19 @@ template <class T>
 struct PackedRows {
   const T* b;
   const T* row(int64_t k) const { return b + k * kNR<T>; }
-  void prefetch(int64_t k) const { __builtin_prefetch(b + k * kNR<T>, 0, 3); }
+  void prefetch(int64_t k) const { __builtin_prefetch(b + (k + kPrefetchAhead) * kNR<T>, 0, 3); }
 };
 template <class T>
 struct OffsetRows {
   const T* base;
   const int64_t* offsets;
   const T* row(int64_t k) const { return base + offsets[k]; }
-  void prefetch(int64_t) const {}  // rows past the panel's end may not exist
+  // The same row of the next panel (rows of other k may not exist): it is read from memory the
+  // first time, by 2 x kc scattered lines the hardware prefetchers do not follow.
+  void prefetch(int64_t k) const {
+    __builtin_prefetch(base + offsets[k] + kNR<T>, 0, 3);
+    __builtin_prefetch(base + offsets[k] + kNR<T> + kLanes<T>, 0, 3);
+  }
 };
 
 // The R x NR register tile (R <= MR rows of an MR-row packed A panel): acc = A panel (R x kc) @
@@ -172,7 +177,7 @@ void micro_kernel(int64_t kc, const T* __restrict a, const Rows& b, T* __restric
   for (int64_t k = 0; k < kc; ++k) {
     // The panels stream from L2 (A always, B too once kc * NR overflows L1): fetch ahead.
     __builtin_prefetch(a + (k + kPrefetchAhead) * MR, 0, 3);
-    b.prefetch(k + kPrefetchAhead);
+    b.prefetch(k);
     const T* brow = b.row(k);
     V bv[NV];
 #pragma GCC unroll 4

@@ -36,6 +36,15 @@ class Row:
     flops: int = 0
     check: str = "-"                                  # "ok", "MISMATCH", "-" (nothing to compare)
     max_abs_err: float | None = None
+    best_gemm_rate: float | None = None               # GFLOP/s: the machine's best measured GEMM
+
+    @property
+    def gemm_fraction(self) -> float | None:
+        """Our GFLOP/s as a fraction of the best GEMM rate measured in the same run."""
+        rate = self.rate(self.ours)
+        if self.entry.metric != "GFLOP/s" or rate is None or not self.best_gemm_rate:
+            return None
+        return rate / self.best_gemm_rate
 
     @property
     def torch_best(self) -> tuple:
@@ -50,6 +59,11 @@ class Row:
         _, best = self.torch_best
         return self.ours.median / best.median if self.ours and best else None
 
+    def ratio_to(self, label: str) -> float | None:
+        """ours median / the median of torch variant ``label`` ("NCHW", "CL")."""
+        other = self.torch.get(label)
+        return self.ours.median / other.median if self.ours and other else None
+
     def rate(self, stats: Stats | None) -> float | None:
         """GB/s or GFLOP/s (the entry's metric) at the median time of ``stats``."""
         work = self.flops if self.entry.metric == "GFLOP/s" else self.bytes_moved
@@ -62,7 +76,8 @@ class Row:
             "family": self.entry.family, "shape": list(self.shape), "backend": self.backend,
             "ours": self.ours.as_dict() if self.ours else None,
             "torch": {k: v.as_dict() for k, v in self.torch.items()},
-            "torch_best": label, "ratio": self.ratio,
+            "torch_best": label, "ratio": self.ratio, "ratio_nchw": self.ratio_to("NCHW"),
+            "ratio_cl": self.ratio_to("CL"), "gemm_fraction": self.gemm_fraction,
             "metric": self.entry.metric, "bytes": self.bytes_moved, "flops": self.flops,
             "ours_rate": self.rate(self.ours), "torch_rate": self.rate(best),
             "check": self.check, "max_abs_err": self.max_abs_err, "errors": self.errors,
@@ -234,16 +249,45 @@ def format_header(machine: dict, settings: dict) -> str:
         lines.append(f"cuda: {machine['cuda'].get('devices')}")
     if settings.get("note"):
         lines.append(settings["note"])
-    lines.append("ratio = ours / fastest torch (< 1: ours faster); spread = IQR / median, ours/torch best")
+    lines.append("ratio = ours / torch NCHW (< 1: ours faster), vs CL = ours / torch channels_last; "
+                 "spread = IQR / median, ours/torch best")
+    if machine.get("best_gemm_gflops"):
+        lines.append(f"of GEMM = our GFLOP/s / the best float32 GEMM measured now "
+                     f"({machine['best_gemm_gflops']:.0f} GFLOP/s: {machine['best_gemm_source']})")
     return "\n".join(lines)
+
+
+def best_gemm_rate(torch=None, n: int = 2048, repeat: int = 3) -> tuple:
+    """(GFLOP/s, which) of the fastest float32 n^3 matrix product here: ours, numpy's, torch's."""
+    from .. import ops
+    rng = np.random.default_rng(0)
+    a, b = (rng.uniform(-1, 1, size=(n, n)).astype(np.float32) for _ in range(2))
+    candidates = {"pydeepkit gemm": lambda: ops.gemm(a, b), "numpy.matmul": lambda: np.matmul(a, b)}
+    if torch is not None:
+        ta, tb = torch.from_numpy(a), torch.from_numpy(b)
+        candidates["torch.matmul"] = lambda: torch.matmul(ta, tb)
+    best, source = 0.0, ""
+    for name, fn in candidates.items():
+        fn()
+        seconds = min(_timed(fn) for _ in range(repeat))
+        if 2 * n ** 3 / seconds / 1e9 > best:
+            best, source = 2 * n ** 3 / seconds / 1e9, name
+    return best, source
+
+
+def _timed(fn) -> float:
+    start = time.perf_counter()
+    fn()
+    return time.perf_counter() - start
 
 
 # ---------------------------------------------------------------------------------------
 # the table
 # ---------------------------------------------------------------------------------------
-HEADERS = ("op", "shape", "ours ms", "torch NCHW ms", "torch CL ms", "ratio", "ours rate",
-           "torch rate", "spread", "check")
-_RIGHT = ("ours ms", "torch NCHW ms", "torch CL ms", "ratio", "ours rate", "torch rate", "spread")
+HEADERS = ("op", "shape", "ours ms", "torch NCHW ms", "torch CL ms", "ratio", "vs CL", "ours rate",
+           "torch rate", "of GEMM", "spread", "check")
+_RIGHT = ("ours ms", "torch NCHW ms", "torch CL ms", "ratio", "vs CL", "ours rate", "torch rate", "of GEMM",
+          "spread")
 
 
 def _cells(row: Row) -> list:
@@ -265,8 +309,13 @@ def _cells(row: Row) -> list:
         check = f"MISMATCH max|d|={row.max_abs_err:.2g}"
     else:
         check = row.check
+    def ratio(value):
+        return f"{value:.2f}x" if value is not None else "-"
+
+    fraction = row.gemm_fraction
     return [row.entry.name, fmt_shape(row.shape), timing(OURS), timing("NCHW"), timing("CL"),
-            f"{row.ratio:.2f}x" if row.ratio is not None else "-", rate(row.ours), rate(best),
+            ratio(row.ratio_to("NCHW") if "NCHW" in row.torch else row.ratio), ratio(row.ratio_to("CL")),
+            rate(row.ours), rate(best), f"{100 * fraction:.0f}%" if fraction is not None else "-",
             "/".join(spreads), check]
 
 
@@ -331,11 +380,15 @@ def run_cli(args: argparse.Namespace) -> int:
     print(format_header(machine, settings), flush=True)
     print(flush=True)
 
+    if any(e.metric == "GFLOP/s" for e in chosen) and size == "full" and args.backend == "cpu":
+        machine["best_gemm_gflops"], machine["best_gemm_source"] = best_gemm_rate(device.torch)
+        print(f"best GEMM now: {machine['best_gemm_gflops']:.0f} GFLOP/s ({machine['best_gemm_source']})", flush=True)
     rows = []
     for i, entry in enumerate(chosen, 1):
         if sys.stderr.isatty():
             print(f"\r[{i}/{len(chosen)}] {entry.name}\x1b[K", end="", file=sys.stderr, flush=True)
         rows.append(run_entry(entry, device, size=size, repeat=args.repeat, pause=args.pause / 1e3))
+        rows[-1].best_gemm_rate = machine.get("best_gemm_gflops")
     if sys.stderr.isatty():
         print("\r\x1b[K", end="", file=sys.stderr, flush=True)
     print(format_rows(rows))

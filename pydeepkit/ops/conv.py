@@ -14,6 +14,7 @@ kernel read can leave the input (csrc/conv/conv_check.cpp).
 from __future__ import annotations
 
 import dataclasses
+import functools
 import math
 
 from .. import _backend
@@ -100,6 +101,27 @@ def _padding(op, n, padding, kernel, stride, dilation):
     return pad, pad
 
 
+def _hashable(value):
+    return tuple(value) if isinstance(value, list) else value
+
+
+def _cached(fn):
+    """fn memoised on its (hashable) arguments: layers call it with the same shapes every step, and
+    the shape math costs more than a small convolution."""
+    cached = functools.lru_cache(maxsize=512)(fn)
+
+    @functools.wraps(fn)
+    def wrapper(*args, **kwargs):
+        args = tuple(tuple(a) if isinstance(a, (list, tuple)) else _hashable(a) for a in args)
+        kwargs = {k: _hashable(v) for k, v in kwargs.items()}
+        try:
+            return cached(*args, **kwargs)
+        except TypeError:  # an unhashable argument (e.g. a numpy int array as stride)
+            return fn(*args, **kwargs)
+    return wrapper
+
+
+@_cached
 def conv_geometry(op, n, x_shape, w_shape, stride=1, padding=0, dilation=1, groups=1, padding_mode="zeros"):
     """The geometry of ``conv{n}d`` with torch's arguments, or a ValueError naming what is impossible.
 
@@ -145,6 +167,7 @@ def conv_geometry(op, n, x_shape, w_shape, stride=1, padding=0, dilation=1, grou
     return ConvGeometry(n, batch, cin, cout, groups, tuple(in_size), out, kernel, stride, dilation, before, after)
 
 
+@_cached
 def conv_transpose_geometry(op, n, x_shape, w_shape, stride=1, padding=0, output_padding=0, groups=1, dilation=1):
     """The geometry of ``conv_transpose{n}d`` with torch's arguments, or a ValueError.
 
