@@ -25,6 +25,10 @@ int run_depthwise(const ConvParams& p, int64_t threads, std::uintptr_t x, std::u
 // and drops (the kernel's overhang at the end of every output row) exceed 20% of the real ones,
 // or the convolution is a 1x1 that already reads its input as a plain matrix.
 constexpr int64_t kDirectWastePercent = 20;
+// Bytes of transposed-convolution cols computed and gathered per step (about half of L2).
+constexpr int64_t kColsBudget = 768 * 1024;
+// Output planes up to this size fold the batch into one GEMM per group (ConvCpuPlan::fold_batch).
+constexpr int64_t kFoldPlane = 256;
 // Panel width the last columns may over-read past the copy (the widest micro-kernel tile).
 constexpr int64_t kMaxPanel = 64;
 
@@ -133,7 +137,12 @@ void conv_forward(const ConvParams& p, std::uintptr_t x, std::uintptr_t w, std::
   ConvCpuPlan plan;
   plan.p = p;
   plan.threads = threads;
-  const int64_t jobs = p.batch * p.groups;
+  // Small output planes leave a partial NR panel per image (a 7x7 plane: 2 panels of 32 for 49
+  // columns): fold the batch into the GEMM's columns instead (packed path only: the direct path's
+  // copy would add its padding columns per image).
+  plan.fold_batch = !p.transposed && !conv_is_depthwise(p) && p.batch > 1 &&
+                    conv_out_plane(p) <= kFoldPlane && static_cast<ForwardPath>(forward_path.load()) != ForwardPath::direct;
+  const int64_t jobs = plan.fold_batch ? p.groups : p.batch * p.groups;
   // Whole GEMMs per thread when there are enough of them to balance: no barriers, and each
   // thread's B block stays in its own core's caches. Otherwise the team shares each GEMM.
   plan.image_per_thread = threads > 1 && (jobs >= 4 * threads || jobs % threads == 0);
@@ -144,7 +153,8 @@ void conv_forward(const ConvParams& p, std::uintptr_t x, std::uintptr_t w, std::
     g.M = cout_g;
     g.N = conv_out_plane(p);
     g.K = cin_g * kvol;
-    plan_direct(p, &plan);
+    if (plan.fold_batch) g.N = p.batch * conv_out_plane(p);
+    else plan_direct(p, &plan);
     if (plan.direct) g.N = plan.columns;
   } else {
     g.M = cout_g * kvol;
@@ -161,7 +171,12 @@ void conv_forward(const ConvParams& p, std::uintptr_t x, std::uintptr_t w, std::
     plan.offsets = static_cast<const int64_t*>(offsets.get());
     plan.tail_offsets = plan.offsets + g.K;
   }
-  plan.cols_elems = p.transposed ? round_to_lines(g.M * g.N, es) : 0;
+  if (p.transposed) {
+    // Output channels per step: their cols (kvol rows each) fit the L2 budget, so the gather
+    // reads what the GEMM just wrote from L2 instead of memory.
+    plan.chunk = std::clamp<int64_t>(kColsBudget / es / std::max<int64_t>(1, kvol * g.N), 1, cout_g);
+    plan.cols_elems = round_to_lines(plan.chunk * kvol * g.N, es);
+  }
   const int64_t apack = round_to_lines(plan.gemm.mc * plan.gemm.kc, es);
   const int64_t bpack = plan.direct ? 0 : round_to_lines(plan.gemm.kc * plan.gemm.nc, es);
   const int64_t shared = plan.cols_elems + plan.buffer_elems;  // per job: one per thread, or the team's

@@ -61,17 +61,18 @@ struct Segment {
 // and replayed for each channel row of the K block, which keeps the per-element work a plain copy.
 template <class T>
 struct Im2colB {
-  const T* x;  // the group's first input channel of this image
+  const T* x;  // the group's first input channel of the (first) image
   Geometry g;
+  int64_t image_stride = 0;  // elements between images in x, when the columns run over the batch
 
   void operator()(int64_t p0, int64_t kc, int64_t j0, int64_t n, int64_t q0, int64_t q1, T* dst) const {
     constexpr int NR = kNR<T>;
     for (int64_t q = q0; q < q1; ++q) pack_panel(p0, kc, j0 + q * NR, min64(NR, n - q * NR), dst + q * kc * NR);
   }
 
-  // Runs of consecutive output columns within one output row: (od, oh, first ow, length, offset).
+  // Runs of consecutive output columns within one output row: (image, od, oh, first ow, length, offset).
   struct Run {
-    int64_t od, oh, ow;
+    int64_t n, od, oh, ow;
     int32_t len, off;
   };
 
@@ -81,15 +82,19 @@ struct Im2colB {
     int nruns = 0;
     {
       const int64_t hw = g.out[1] * g.out[2];
-      int64_t od = col / hw, oh = col % hw / g.out[2], ow = col % g.out[2];
+      int64_t n = col / g.out_plane, rest = col % g.out_plane;
+      int64_t od = rest / hw, oh = rest % hw / g.out[2], ow = rest % g.out[2];
       for (int64_t off = 0; off < width;) {
         const int64_t len = min64(width - off, g.out[2] - ow);
-        runs[nruns++] = Run{od, oh, ow, static_cast<int32_t>(len), static_cast<int32_t>(off)};
+        runs[nruns++] = Run{n, od, oh, ow, static_cast<int32_t>(len), static_cast<int32_t>(off)};
         off += len;
         ow = 0;
         if (++oh == g.out[1]) {
           oh = 0;
-          ++od;
+          if (++od == g.out[0]) {
+            od = 0;
+            ++n;
+          }
         }
       }
     }
@@ -142,7 +147,7 @@ struct Im2colB {
         zeros(run.off, run.len);
         continue;
       }
-      const int64_t row = (id * g.in[1] + ih) * W;
+      const int64_t row = run.n * image_stride + (id * g.in[1] + ih) * W;
       const int64_t base = run.ow * sw - g.pad[2] + kw * g.dilation[2];  // padded position of the run's first column
       // Columns t with 0 <= base + t * sw < W read the row directly; the others are padding.
       int64_t lo = base >= 0 ? 0 : (-base + sw - 1) / sw;
@@ -253,14 +258,18 @@ void pack_tail_panel(const T* x, int64_t K, int64_t N, int64_t tail, T* panel) {
     for (int64_t j = 0; j < NR; ++j) panel[k * NR + j] = tail + j < N ? x[k * N + tail + j] : T(0);
 }
 
-// The GEMM's extended columns mapped onto the output: a panel stores its real columns as runs
-// (one per output row it touches), straight into C when it is one run from its first column.
+// The GEMM's columns mapped onto the output when they are not its plain columns: the direct
+// path's extended columns (with dropped ones past each output row), or columns that run over the
+// batch (fold_batch). A panel stores its real columns as runs, straight into C when it is one
+// run from its first column, else through a local tile.
 template <class T>
-struct ExtendedOutput {
+struct MappedOutput {
   T* c;
   int64_t ldc;             // the output plane
-  int64_t q1, q2;          // phase-plane extents (H, W) that define the extended columns
+  int64_t q1, q2;          // extents (H, W) of the column grid of one image (>= the output's)
   int64_t out1, out2;      // output extents (H, W)
+  int64_t image_columns;   // GEMM columns per image
+  int64_t image_stride;    // output elements between images
 
   struct Run {
     int64_t dst;
@@ -270,11 +279,17 @@ struct ExtendedOutput {
   int runs(int64_t j, int64_t n, Run* r) const {
     int count = 0;
     for (int64_t t = 0; t < n;) {
-      const int64_t jj = j + t, ow = jj % q2, rest = jj / q2, oh = rest % q1, od = rest / q1;
+      const int64_t jj = j + t, image = jj / image_columns, within = jj % image_columns;
+      const int64_t ow = within % q2, rest = within / q2, oh = rest % q1, od = rest / q1;
       const int64_t len = min64(n - t, q2 - ow);
-      if (oh < out1 && ow < out2)
-        r[count++] = Run{(od * out1 + oh) * out2 + ow, static_cast<int32_t>(t),
-                         static_cast<int32_t>(min64(len, out2 - ow))};
+      if (oh < out1 && ow < out2) {
+        const Run next{image * image_stride + (od * out1 + oh) * out2 + ow, static_cast<int32_t>(t),
+                       static_cast<int32_t>(min64(len, out2 - ow))};
+        if (count > 0 && r[count - 1].dst + r[count - 1].len == next.dst && r[count - 1].src + r[count - 1].len == next.src)
+          r[count - 1].len += next.len;  // consecutive rows without dropped columns between them
+        else
+          r[count++] = next;
+      }
       t += len;
     }
     return count;
@@ -336,7 +351,7 @@ template <class T>
 void forward_job(const ConvCpuPlan& plan, const GemmCpuPlan& gp, const ConvArrays<T>& a, const Geometry& geo,
                  T* buffer, int64_t jb, int64_t tid, bool team) {
   const ConvParams& p = plan.p;
-  const int64_t n = jb / p.groups, g = jb % p.groups;
+  const int64_t n = plan.fold_batch ? 0 : jb / p.groups, g = jb % p.groups;
   const int64_t cin_g = p.in_channels / p.groups, cout_g = p.out_channels / p.groups, K = cin_g * geo.kvol;
   const T* x = a.x + (n * p.in_channels + g * cin_g) * geo.in_plane;
   const int64_t out_offset = (n * p.out_channels + g * cout_g) * geo.out_plane;
@@ -353,7 +368,11 @@ void forward_job(const ConvCpuPlan& plan, const GemmCpuPlan& gp, const ConvArray
   const MatrixA<T> weights{a.w + g * cout_g * K, K, false};
   bool pointwise = geo.kvol == 1;
   for (int d = 0; d < 3; ++d) pointwise = pointwise && geo.stride[d] == 1 && geo.pad[d] == 0;
-  if (plan.reads_input) {
+  if (plan.fold_batch) {
+    const MappedOutput<T> mapped{out, geo.out_plane, geo.out[1], geo.out[2], geo.out[1], geo.out[2],
+                                 geo.out_plane, p.out_channels * geo.out_plane};
+    gemm_thread(gp, weights, Im2colB<T>{x, geo, p.in_channels * geo.in_plane}, e, mapped, preloaded, tid);
+  } else if (plan.reads_input) {
     const int64_t N = geo.out_plane, tail = N - N % kNR<T>;
     if (tail < N) {
       if (team) {
@@ -372,7 +391,8 @@ void forward_job(const ConvCpuPlan& plan, const GemmCpuPlan& gp, const ConvArray
     } else {
       fill_phases(plan, geo, x, buffer, 0, cin_g);
     }
-    const ExtendedOutput<T> mapped{out, geo.out_plane, plan.phase[1], plan.phase[2], geo.out[1], geo.out[2]};
+    const MappedOutput<T> mapped{out, geo.out_plane, plan.phase[1], plan.phase[2], geo.out[1], geo.out[2],
+                                 plan.columns, 0};
     gemm_thread(gp, weights, ShiftedRows<T>{buffer, plan.offsets}, e, mapped, preloaded, tid);
   } else if (pointwise) {
     gemm_thread(gp, weights, MatrixB<T>{x, geo.in_plane, false}, e, DenseOutput<T>{out, geo.out_plane}, preloaded, tid);
@@ -385,7 +405,7 @@ void forward_job(const ConvCpuPlan& plan, const GemmCpuPlan& gp, const ConvArray
 // by tap, the cols entries that land on it (a strided walk per tap along W), then the epilogue.
 template <class T>
 void transposed_gather(const ConvParams& p, const ConvArrays<T>& a, const Geometry& geo, const T* cols,
-                       int64_t jb, int64_t co) {
+                       int64_t jb, int64_t co, int64_t co0) {
   const int64_t n = jb / p.groups, g = jb % p.groups, cout_g = p.out_channels / p.groups;
   const int64_t channel = g * cout_g + co;
   const int64_t out_offset = (n * p.out_channels + channel) * geo.out_plane;
@@ -415,7 +435,7 @@ void transposed_gather(const ConvParams& p, const ConvArrays<T>& a, const Geomet
             if (ih < 0) continue;
             for (int64_t kw = 0; kw < geo.kernel[2]; ++kw) {
               const int64_t tap = (kd * geo.kernel[1] + kh) * geo.kernel[2] + kw;
-              const T* crow = cols + (co * geo.kvol + tap) * in_plane + (id * geo.in[1] + ih) * IW;
+              const T* crow = cols + ((co - co0) * geo.kvol + tap) * in_plane + (id * geo.in[1] + ih) * IW;
               // Outputs ow = iw * sw - pad + kw * dw for iw in [0, IW), restricted to [w0, w1).
               const int64_t shift = kw * geo.dilation[2] - geo.pad[2];
               int64_t iw0 = w0 - shift <= 0 ? 0 : (w0 - shift + sw - 1) / sw;
@@ -446,15 +466,21 @@ void transposed_job(const ConvCpuPlan& plan, const GemmCpuPlan& gp, const ConvAr
   const ConvParams& p = plan.p;
   const int64_t n = jb / p.groups, g = jb % p.groups;
   const int64_t cin_g = p.in_channels / p.groups, cout_g = p.out_channels / p.groups;
-  const MatrixA<T> weights{a.w + g * cin_g * cout_g * geo.kvol, cout_g * geo.kvol, true};
+  const T* w = a.w + g * cin_g * cout_g * geo.kvol;
   const MatrixB<T> x{a.x + (n * p.in_channels + g * cin_g) * geo.in_plane, geo.in_plane, false};
   const Epilogue<T> none{nullptr, nullptr, 0, BiasMode::none, Activation::none, T(0)};
-  gemm_thread(gp, weights, x, none, DenseOutput<T>{cols, geo.in_plane}, false, tid);  // ends with a barrier when team
-  if (team) {
+  GemmCpuPlan step = gp;
+  for (int64_t co0 = 0; co0 < cout_g; co0 += plan.chunk) {
+    const int64_t co1 = min64(cout_g, co0 + plan.chunk);
+    step.p.M = (co1 - co0) * geo.kvol;
+    const MatrixA<T> weights{w + co0 * geo.kvol, cout_g * geo.kvol, true};  // rows (co, tap) of W_g^T
+    gemm_thread(step, weights, x, none, DenseOutput<T>{cols, geo.in_plane}, false, tid);  // ends with a barrier
+    if (team) {
 #pragma omp for schedule(dynamic, 1)
-    for (int64_t co = 0; co < cout_g; ++co) transposed_gather(p, a, geo, cols, jb, co);
-  } else {
-    for (int64_t co = 0; co < cout_g; ++co) transposed_gather(p, a, geo, cols, jb, co);
+      for (int64_t co = co0; co < co1; ++co) transposed_gather(p, a, geo, cols, jb, co, co0);
+    } else {
+      for (int64_t co = co0; co < co1; ++co) transposed_gather(p, a, geo, cols, jb, co, co0);
+    }
   }
 }
 
@@ -482,7 +508,7 @@ void empty_sum(const ConvParams& p, const ConvArrays<T>& a, const Geometry& geo)
 template <class T>
 void conv_thread(const ConvCpuPlan& plan, const ConvArrays<T>& a, const Geometry& geo, int64_t tid, int64_t nt) {
   const ConvParams& p = plan.p;
-  const int64_t jobs = p.batch * p.groups;
+  const int64_t jobs = plan.fold_batch ? p.groups : p.batch * p.groups;
   const int64_t es = static_cast<int64_t>(sizeof(T)), line = 64 / es;
   auto lines = [&](int64_t elems) { return (elems + line - 1) / line * line; };
   const GemmCpuPlan& base = plan.gemm;

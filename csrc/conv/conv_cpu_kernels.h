@@ -14,9 +14,13 @@ struct ConvCpuPlan {
   GemmCpuPlan gemm;        // blocking of one (image, group) GEMM; a_pack/b_pack unused (per thread below)
   int64_t threads = 1;     // OpenMP threads
   bool image_per_thread = false;  // each thread runs whole (image, group) GEMMs, else the team shares each
+  // Small output planes (forward, packed path): one GEMM per group whose columns run over every
+  // image (batch * out plane), so the last partial NR panel of each image does not waste work.
+  bool fold_batch = false;
   void* workspace = nullptr;      // threads * per_thread_elems elements, 64-byte aligned
   int64_t per_thread_elems = 0;   // a_pack (mc * kc) + b_pack (kc * nc) + cols (transposed only), each 64-byte aligned
-  int64_t cols_elems = 0;         // transposed: the [C_out/groups * kernel volume, in plane] GEMM result
+  int64_t cols_elems = 0;         // transposed: the [chunk * kernel volume, in plane] GEMM result
+  int64_t chunk = 0;              // transposed: output channels per GEMM + gather step (cols stay in L2)
 
   // Direct forward path (no B packing): each thread copies its job's input channels, padded and
   // split into stride phases, into `buffer_elems` of its workspace (after the A/B packs and cols);
