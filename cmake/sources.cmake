@@ -5,6 +5,7 @@ set(PDK_COMMON_SOURCES
   csrc/pool/pool_check.cpp
   csrc/gemm/gemm_check.cpp
   csrc/conv/conv_check.cpp
+  csrc/nms/nms_check.cpp
 )
 # pybind11 bindings; PDK_BACKEND_CPU / PDK_BACKEND_CUDA select which entry points they bind.
 set(PDK_BINDING_SOURCES
@@ -12,6 +13,7 @@ set(PDK_BINDING_SOURCES
   csrc/bindings/pool_bindings.cpp
   csrc/bindings/gemm_bindings.cpp
   csrc/bindings/conv_bindings.cpp
+  csrc/bindings/nms_bindings.cpp
 )
 # Bindings only the CUDA-model modules (_C_cuda, _C_emu) have.
 set(PDK_CUDA_BINDING_SOURCES
@@ -23,6 +25,7 @@ set(PDK_CPU_SOURCES
   csrc/pool/pool_cpu.cpp
   csrc/gemm/gemm_cpu.cpp
   csrc/conv/conv_cpu.cpp
+  csrc/nms/nms_cpu.cpp
 )
 # CPU kernels compiled once per instruction set (see CMakeLists.txt).
 set(PDK_CPU_ISA_SOURCES
@@ -30,12 +33,14 @@ set(PDK_CPU_ISA_SOURCES
   csrc/gemm/gemm_cpu_kernels.cpp
   csrc/conv/conv_cpu_kernels.cpp
   csrc/conv/conv_depthwise_kernels.cpp
+  csrc/nms/nms_cpu_kernels.cpp
 )
 # CUDA sources: nvcc for _C_cuda, the host compiler + emulator for _C_emu.
 set(PDK_CUDA_SOURCES
   csrc/pool/pool_cuda.cu
   csrc/gemm/gemm_cuda.cu
   csrc/conv/conv_cuda.cu
+  csrc/nms/nms_cuda.cu
   csrc/emu/selftest/emu_selftest.cu
 )
 # Emulator runtime sources (_C_emu only); empty: the emulator is header-only (csrc/emu/cuda_emu.h).

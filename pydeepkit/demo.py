@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from .bench import _devices
+from .bench import boxes as _box_inputs
 from .bench._registry import flatten_outputs
 from .bench._table import fmt_shape, format_table, shorten
 from .bench._timing import quick_time
@@ -32,8 +33,9 @@ class Case:
     inputs: "uniform" (x in [-1, 1)), "positive" (x in [0.1, 1), for Lp pooling),
     "unpool" (the values and indices of the reference max pooling of x with the same
     kernel_size/stride/padding, i.e. what max_unpool consumes), "gemm" (shape is
-    (M, K, N): a [M, K], b [K, N] and bias [N] in [-1, 1)) or "weights" (x of ``shape``
-    then one array per shape in ``weights``, e.g. a convolution's weight and bias).
+    (M, K, N): a [M, K], b [K, N] and bias [N] in [-1, 1)), "weights" (x of ``shape``
+    then one array per shape in ``weights``, e.g. a convolution's weight and bias) or "boxes"
+    (the op's boxes, scores, ... from pydeepkit.bench.boxes.make_inputs).
     rtol, atol: tolerance against the reference (float32).
     """
 
@@ -105,6 +107,19 @@ CASES = (
     Case("conv_transpose3d", (1, 4, 3, 4, 5), dict(stride=2), "weights", ((4, 2, 3, 3, 3), (2,)), 1e-4, 1e-5),
     Case("separable_conv2d", (2, 8, 15, 13), dict(padding=1), "weights", ((16, 1, 3, 3), (12, 16, 1, 1), (12,)),
          1e-4, 1e-5),
+    Case("nms", (300,), dict(iou_threshold=0.5), "boxes"),
+    Case("batched_nms", (300, 5), dict(iou_threshold=0.5), "boxes"),
+    Case("soft_nms", (100,), dict(method="gaussian"), "boxes"),
+    Case("soft_nms", (100,), dict(method="linear", iou_threshold=0.3), "boxes"),
+    Case("box_iou", (40, 70), {}, "boxes"),
+    Case("box_area", (50,), {}, "boxes"),
+    Case("box_convert", (50,), dict(in_fmt="xyxy", out_fmt="cxcywh"), "boxes"),
+    Case("clip_boxes_to_image", (50,), dict(size=(600, 800)), "boxes"),
+    Case("remove_small_boxes", (50,), dict(min_size=50.0), "boxes"),
+    Case("encode_boxes", (50,), dict(weights=(10.0, 10.0, 5.0, 5.0)), "boxes", rtol=1e-4),
+    Case("decode_boxes", (50, 3), dict(weights=(10.0, 10.0, 5.0, 5.0)), "boxes", rtol=1e-4),
+    Case("anchor_grid", (), dict(feature_sizes=((8, 10), (4, 5)), strides=(16, 32), sizes=((32,), (64,)),
+                                 aspect_ratios=((0.5, 1.0, 2.0),) * 2), "boxes"),
 )
 
 
@@ -114,6 +129,8 @@ CASES = (
 def make_inputs(case: Case, reference, seed: int = 0) -> tuple:
     """The deterministic numpy inputs of ``case`` (positional arguments before kwargs)."""
     rng = np.random.default_rng(seed)
+    if case.inputs == "boxes":
+        return _box_inputs.make_inputs(case.op, case.shape, rng)
     if case.inputs == "gemm":
         m, k, n = case.shape
         return tuple(rng.uniform(-1.0, 1.0, size=s).astype(np.float32) for s in ((m, k), (k, n), (n,)))
@@ -174,7 +191,8 @@ _TORCH_EQUIVALENTS = {"global_avg_pool": _global_torch("mean"), "global_max_pool
                       "spatial_pyramid_pool": _spp_torch, "gemm": _gemm_torch,
                       "separable_conv2d": _separable_torch,
                       **{f"conv{n}d": _conv_torch(f"conv{n}d") for n in (1, 2, 3)},
-                      **{f"conv_transpose{n}d": _conv_torch(f"conv_transpose{n}d") for n in (1, 2, 3)}}
+                      **{f"conv_transpose{n}d": _conv_torch(f"conv_transpose{n}d") for n in (1, 2, 3)},
+                      **_box_inputs.TORCH_EQUIVALENTS}
 
 
 def torch_function(op: str):
@@ -380,7 +398,8 @@ def run_cli(args: argparse.Namespace) -> int:
 DESCRIPTION = """\
 Runs every op (pooling: max/avg/Lp 1-3d, adaptive, unpool, global, SPP; gemm with
 its fused epilogue; convolution 1-3d: grouped, depthwise, padding modes, transposed,
-separable) on every available backend (cpu, emu, cuda) on small deterministic inputs, checks each
+separable; detection boxes: NMS, batched and soft NMS, IoU, box utilities, anchors) on
+every available backend (cpu, emu, cuda) on small deterministic inputs, checks each
 result against the numpy reference and prints op, backend, shape, max abs error,
 PASS/FAIL and ms per call (with torch's ms beside ours when torch is installed).
 Exits with 1 if any check fails.

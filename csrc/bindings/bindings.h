@@ -19,5 +19,6 @@ namespace pdk::bind {
 void register_pool(pybind11::module_& m);
 void register_gemm(pybind11::module_& m);
 void register_conv(pybind11::module_& m);
+void register_nms(pybind11::module_& m);
 void register_emu_selftest(pybind11::module_& m);  // _C_cuda and _C_emu only
 }  // namespace pdk::bind

@@ -47,13 +47,7 @@
 namespace pdk::PDK_ISA_NAMESPACE {
 namespace {
 
-#if defined(__AVX512F__)
-constexpr int64_t kVectorBytes = 64;
-#elif defined(__AVX2__)
-constexpr int64_t kVectorBytes = 32;
-#else
-constexpr int64_t kVectorBytes = 16;
-#endif
+#include "core/isa_vector.h"
 
 template <class T>
 struct Vec {
@@ -61,8 +55,6 @@ struct Vec {
   // Unaligned, aliasing view of input and output rows.
   typedef T utype __attribute__((vector_size(kVectorBytes), aligned(sizeof(T)), may_alias));
 };
-template <class T>
-constexpr int64_t kLanes = kVectorBytes / static_cast<int64_t>(sizeof(T));
 
 // Output vectors the tap loop keeps in flight: 4 independent FMA chains hide the FMA latency
 // while the loop is bound by its loads (one per FMA).

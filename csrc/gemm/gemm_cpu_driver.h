@@ -28,19 +28,14 @@
 namespace pdk::PDK_ISA_NAMESPACE {
 namespace {
 
+#include "core/isa_vector.h"
 
-// Vector width of this object's instruction set, and the register tile per dtype: MR rows of A
-// broadcast against NV vectors of B; MR * NV accumulators + NV B vectors + 1 broadcast fit the
-// register file (AVX-512: 32 zmm -> 14 x 2 = 28 accumulators; AVX2 and SSE: 16 registers ->
-// 6 x 2 = 12).
+// The register tile per dtype: MR rows of A broadcast against NV vectors of B; MR * NV
+// accumulators + NV B vectors + 1 broadcast fit the register file (AVX-512: 32 zmm -> 14 x 2 = 28
+// accumulators; AVX2 and SSE: 16 registers -> 6 x 2 = 12).
 #if defined(__AVX512F__)
-constexpr int kVectorBytes = 64;
 constexpr int kMR = 14;
-#elif defined(__AVX2__)
-constexpr int kVectorBytes = 32;
-constexpr int kMR = 6;
 #else
-constexpr int kVectorBytes = 16;
 constexpr int kMR = 6;
 #endif
 constexpr int kNV = 2;
@@ -59,9 +54,7 @@ struct Vec<double> {
   typedef double utype __attribute__((vector_size(kVectorBytes), aligned(8), may_alias));
 };
 template <class T>
-constexpr int kLanes = kVectorBytes / static_cast<int>(sizeof(T));
-template <class T>
-constexpr int kNR = kNV * kLanes<T>;
+constexpr int kNR = kNV * static_cast<int>(kLanes<T>);
 
 inline int64_t min64(int64_t a, int64_t b) { return a < b ? a : b; }
 

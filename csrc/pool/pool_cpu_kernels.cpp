@@ -37,16 +37,7 @@ struct Buffer {
   Buffer& operator=(const Buffer&) = delete;
 };
 
-// Elements of T per vector register of this object's instruction set.
-#if defined(__AVX512F__)
-constexpr int64_t kVectorBytes = 64;
-#elif defined(__AVX2__)
-constexpr int64_t kVectorBytes = 32;
-#else
-constexpr int64_t kVectorBytes = 16;
-#endif
-template <class T>
-constexpr int64_t kLanes = kVectorBytes / static_cast<int64_t>(sizeof(T));
+#include "core/isa_vector.h"
 
 inline int64_t round_up(int64_t n, int64_t m) { return (n + m - 1) / m * m; }
 inline int64_t min64(int64_t a, int64_t b) { return a < b ? a : b; }
