@@ -257,7 +257,7 @@ def format_header(machine: dict, settings: dict) -> str:
     return "\n".join(lines)
 
 
-def best_gemm_rate(torch=None, n: int = 2048, repeat: int = 3) -> tuple:
+def best_gemm_rate(torch=None, n: int = 2048, repeat: int = 5) -> tuple:
     """(GFLOP/s, which) of the fastest float32 n^3 matrix product here: ours, numpy's, torch's."""
     from .. import ops
     rng = np.random.default_rng(0)
