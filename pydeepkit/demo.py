@@ -285,8 +285,15 @@ def run_case(case: Case, device: _devices.Device, inputs: tuple, expected) -> Re
         return Result(case, device.backend, False, None, f"ERR {type(exc).__name__}: {shorten(exc, 80)}")
     passed, err, note = compare(out, expected, case.rtol, case.atol)
     # the emulator is slow: its first call is its timing; the other backends get a median
+    if device.backend != "emu":
+        time.sleep(_SETTLE)
     ours_s = first if device.backend == "emu" else quick_time(call, sync=device.sync)
     return Result(case, device.backend, passed, err, note, ours_s, _torch_time(case, device, inputs))
+
+
+# Pause before timing either library: the other's OpenMP threads spin for a while after a call
+# (torch and pydeepkit each load their own OpenMP runtime) and would take the cores.
+_SETTLE = 0.01
 
 
 def _torch_time(case: Case, device: _devices.Device, inputs: tuple) -> float | None:
@@ -298,6 +305,8 @@ def _torch_time(case: Case, device: _devices.Device, inputs: tuple) -> float | N
     try:
         tensors = [device.torch_input(a) for a in inputs]
         with device.torch.no_grad():
+            fn(*tensors, **case.kwargs)  # torch builds its kernels for a new shape on the first call
+            time.sleep(_SETTLE)
             return quick_time(lambda: fn(*tensors, **case.kwargs), sync=device.sync)
     except Exception:  # torch may not support some argument combination: no torch column then
         return None
