@@ -6,6 +6,7 @@ set(PDK_COMMON_SOURCES
   csrc/gemm/gemm_check.cpp
   csrc/conv/conv_check.cpp
   csrc/nms/nms_check.cpp
+  csrc/roi/roi_check.cpp
 )
 # pybind11 bindings; PDK_BACKEND_CPU / PDK_BACKEND_CUDA select which entry points they bind.
 set(PDK_BINDING_SOURCES
@@ -14,6 +15,7 @@ set(PDK_BINDING_SOURCES
   csrc/bindings/gemm_bindings.cpp
   csrc/bindings/conv_bindings.cpp
   csrc/bindings/nms_bindings.cpp
+  csrc/bindings/roi_bindings.cpp
 )
 # Bindings only the CUDA-model modules (_C_cuda, _C_emu) have.
 set(PDK_CUDA_BINDING_SOURCES
@@ -26,6 +28,7 @@ set(PDK_CPU_SOURCES
   csrc/gemm/gemm_cpu.cpp
   csrc/conv/conv_cpu.cpp
   csrc/nms/nms_cpu.cpp
+  csrc/roi/roi_cpu.cpp
 )
 # CPU kernels compiled once per instruction set (see CMakeLists.txt).
 set(PDK_CPU_ISA_SOURCES
@@ -34,6 +37,7 @@ set(PDK_CPU_ISA_SOURCES
   csrc/conv/conv_cpu_kernels.cpp
   csrc/conv/conv_depthwise_kernels.cpp
   csrc/nms/nms_cpu_kernels.cpp
+  csrc/roi/roi_cpu_kernels.cpp
 )
 # CUDA sources: nvcc for _C_cuda, the host compiler + emulator for _C_emu.
 set(PDK_CUDA_SOURCES
@@ -41,6 +45,7 @@ set(PDK_CUDA_SOURCES
   csrc/gemm/gemm_cuda.cu
   csrc/conv/conv_cuda.cu
   csrc/nms/nms_cuda.cu
+  csrc/roi/roi_cuda.cu
   csrc/emu/selftest/emu_selftest.cu
 )
 # Emulator runtime sources (_C_emu only); empty: the emulator is header-only (csrc/emu/cuda_emu.h).

@@ -19,6 +19,7 @@ import numpy as np
 
 from .bench import _devices
 from .bench import boxes as _box_inputs
+from .bench import roi as _roi_inputs
 from .bench._registry import flatten_outputs
 from .bench._table import fmt_shape, format_table, shorten
 from .bench._timing import quick_time
@@ -35,7 +36,8 @@ class Case:
     kernel_size/stride/padding, i.e. what max_unpool consumes), "gemm" (shape is
     (M, K, N): a [M, K], b [K, N] and bias [N] in [-1, 1)), "weights" (x of ``shape``
     then one array per shape in ``weights``, e.g. a convolution's weight and bias) or "boxes"
-    (the op's boxes, scores, ... from pydeepkit.bench.boxes.make_inputs).
+    (the op's boxes, scores, ... from pydeepkit.bench.boxes.make_inputs) or "roi" (a feature map and
+    rois, shape (N, C, H, W, K), from pydeepkit.bench.roi.make_inputs).
     rtol, atol: tolerance against the reference (float32).
     """
 
@@ -120,6 +122,11 @@ CASES = (
     Case("decode_boxes", (50, 3), dict(weights=(10.0, 10.0, 5.0, 5.0)), "boxes", rtol=1e-4),
     Case("anchor_grid", (), dict(feature_sizes=((8, 10), (4, 5)), strides=(16, 32), sizes=((32,), (64,)),
                                  aspect_ratios=((0.5, 1.0, 2.0),) * 2), "boxes"),
+    Case("roi_align", (2, 4, 12, 14, 30), dict(output_size=7, spatial_scale=1 / 16, sampling_ratio=2, aligned=True),
+         "roi"),
+    Case("roi_align", (2, 4, 12, 14, 30), dict(output_size=(3, 5), spatial_scale=1 / 16), "roi"),
+    Case("roi_pool", (2, 4, 12, 14, 30), dict(output_size=7, spatial_scale=1 / 16), "roi"),
+    Case("multi_scale_roi_align", (2, 4, 12, 14, 30), dict(output_size=7, sampling_ratio=2, scales=(1 / 16,)), "roi"),
 )
 
 
@@ -131,6 +138,8 @@ def make_inputs(case: Case, reference, seed: int = 0) -> tuple:
     rng = np.random.default_rng(seed)
     if case.inputs == "boxes":
         return _box_inputs.make_inputs(case.op, case.shape, rng)
+    if case.inputs == "roi":
+        return _roi_inputs.make_inputs(case.op, case.shape, rng)
     if case.inputs == "gemm":
         m, k, n = case.shape
         return tuple(rng.uniform(-1.0, 1.0, size=s).astype(np.float32) for s in ((m, k), (k, n), (n,)))
@@ -192,7 +201,7 @@ _TORCH_EQUIVALENTS = {"global_avg_pool": _global_torch("mean"), "global_max_pool
                       "separable_conv2d": _separable_torch,
                       **{f"conv{n}d": _conv_torch(f"conv{n}d") for n in (1, 2, 3)},
                       **{f"conv_transpose{n}d": _conv_torch(f"conv_transpose{n}d") for n in (1, 2, 3)},
-                      **_box_inputs.TORCH_EQUIVALENTS}
+                      **_box_inputs.TORCH_EQUIVALENTS, **_roi_inputs.TORCH_EQUIVALENTS}
 
 
 def torch_function(op: str):
