@@ -213,7 +213,9 @@ def roi_pool(input, boxes, output_size, spatial_scale=1.0, *, return_argmax=Fals
     rois = _rois(call, boxes, xv)
     shape = (rois.shape[0], xv.shape[1], *size)
     out, out_view = call.empty(shape, xv.dtype)
-    arg, arg_view = call.empty(shape, np.int64)
+    # The argmax (kept for a backward pass) is written only when asked for: at 1000 ROIs x 256
+    # channels x 7x7 it is 100 MB of int64 stores the kernels otherwise skip.
+    arg, arg_view = call.empty(shape, np.int64) if return_argmax else (None, None)
     _launch(call, call.ext.roi_pool_forward, xv, rois, size, (scale,), (out_view, arg_view))
     return (out, arg) if return_argmax else out
 
