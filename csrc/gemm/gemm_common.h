@@ -1,4 +1,4 @@
-// GEMM epilogue math shared by the CPU and CUDA kernels (PDK_HD helpers): activations as torch.
+// GEMM epilogue math shared by the CPU and CUDA kernels (PDK_HD helpers): activations as torch, the fused element store.
 #pragma once
 #include <cmath>
 
@@ -17,6 +17,16 @@ PDK_HD T apply_activation(T v, Activation act, T negative_slope) {
     case Activation::gelu: return T(0.5) * v * (T(1) + erf(v * T(0.70710678118654752440)));
     default: return v;
   }
+}
+
+// One element of the fused epilogue, c = act(acc + bias + residual), shared by the CUDA GEMM and
+// convolution kernels. `residual` (null: none) may alias `c` exactly, as their contract allows:
+// it is read before c is written, by the same thread.
+template <class T>
+PDK_HD void store_fused(T* c, T acc, T bias, const T* residual, Activation act, T negative_slope) {
+  T v = acc + bias;
+  if (residual != nullptr) v += *residual;
+  *c = apply_activation(v, act, negative_slope);
 }
 
 }  // namespace pdk

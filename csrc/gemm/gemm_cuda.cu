@@ -18,9 +18,7 @@ template <class T>
 struct GemmEpilogue {
   const GemmParams& p;
   const T* __restrict__ bias;
-  // residual and c are not __restrict__: the contract lets C alias the residual exactly (each
-  // element is read and then written by the same thread).
-  const T* residual;
+  const T* residual;  // may alias c (store_fused)
   T* c;
 
   template <int TM, int TN>
@@ -35,10 +33,9 @@ PDK_TILE_UNROLL
       for (int j = 0; j < TN; ++j) {
         const int64_t n = n_first + j;
         if (n >= p.N) break;
-        T v = acc[i][j] + row_bias;
-        if (p.bias_mode == BiasMode::per_column) v += __ldg(bias + n);
-        if (p.ldr != 0) v += residual[m * p.ldr + n];
-        c[m * p.ldc + n] = apply_activation(v, p.activation, slope);
+        const T b = p.bias_mode == BiasMode::per_column ? __ldg(bias + n) : row_bias;
+        store_fused(c + m * p.ldc + n, acc[i][j], b, p.ldr != 0 ? residual + m * p.ldr + n : nullptr, p.activation,
+                    slope);
       }
     }
   }

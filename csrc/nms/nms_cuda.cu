@@ -279,6 +279,22 @@ soft_nms_kernel(SoftNmsParams p, const T* __restrict__ boxes, const T* __restric
   if (tid == 0) *count = taken;
 }
 
+// The preamble of the entry points that write a kept count: no boxes only zero the count (on the
+// stream, like every other write); otherwise the caller's workspace must hold `needed` bytes.
+// False when there is nothing to launch.
+bool begin_launch(const char* what, int64_t n, std::uintptr_t count, std::uintptr_t workspace,
+                  int64_t workspace_bytes, int64_t needed, cudaStream_t s) {
+  PDK_CHECK(count != 0, what, ": null count pointer");
+  if (n == 0) {
+    cudaMemsetAsync(reinterpret_cast<void*>(count), 0, sizeof(int64_t), s);
+    check_cuda_launch(what);
+    return false;
+  }
+  PDK_CHECK(workspace != 0 && workspace_bytes >= needed, what, ": the workspace must hold ", needed, " bytes, got ",
+            workspace_bytes);
+  return true;
+}
+
 }  // namespace
 
 int64_t nms_workspace_bytes(const NmsParams& p, DType dtype) {
@@ -292,18 +308,10 @@ int64_t nms_workspace_bytes(const NmsParams& p, DType dtype) {
 void nms_forward(const NmsParams& p, std::uintptr_t boxes, std::uintptr_t scores, std::uintptr_t categories,
                  std::uintptr_t keep, std::uintptr_t count, std::uintptr_t workspace, int64_t workspace_bytes,
                  DType dtype, std::uintptr_t stream) {
-  const int64_t needed = nms_workspace_bytes(p, dtype);
-  PDK_CHECK(count != 0, "nms: null count pointer");
   const cudaStream_t s = as_stream(stream);
-  if (p.n == 0) {
-    cudaMemsetAsync(reinterpret_cast<void*>(count), 0, sizeof(int64_t), s);
-    check_cuda_launch("nms");
-    return;
-  }
+  if (!begin_launch("nms", p.n, count, workspace, workspace_bytes, nms_workspace_bytes(p, dtype), s)) return;
   PDK_CHECK(boxes != 0 && scores != 0 && keep != 0 && (!p.batched || categories != 0),
             "nms: null boxes, scores, categories or keep pointer");
-  PDK_CHECK(workspace != 0 && workspace_bytes >= needed, "nms: the workspace must hold ", needed, " bytes, got ",
-            workspace_bytes);
   const NmsLayout l = nms_layout(p, dtype);
   auto* base = reinterpret_cast<unsigned char*>(workspace);
   auto* order = reinterpret_cast<int64_t*>(base + l.order);
@@ -339,17 +347,10 @@ void soft_nms_forward(const SoftNmsParams& p, std::uintptr_t boxes, std::uintptr
                       std::uintptr_t kept_scores, std::uintptr_t count, std::uintptr_t workspace,
                       int64_t workspace_bytes, DType dtype, std::uintptr_t stream) {
   const int64_t needed = soft_nms_workspace_bytes(p, dtype);
-  PDK_CHECK(count != 0, "soft_nms: null count pointer");
   const cudaStream_t s = as_stream(stream);
-  if (p.n == 0) {
-    cudaMemsetAsync(reinterpret_cast<void*>(count), 0, sizeof(int64_t), s);
-    check_cuda_launch("soft_nms");
-    return;
-  }
+  if (!begin_launch("soft_nms", p.n, count, workspace, workspace_bytes, needed, s)) return;
   PDK_CHECK(boxes != 0 && scores != 0 && keep != 0 && kept_scores != 0,
             "soft_nms: null boxes, scores, keep or kept_scores pointer");
-  PDK_CHECK(workspace != 0 && workspace_bytes >= needed, "soft_nms: the workspace must hold ", needed,
-            " bytes, got ", workspace_bytes);
   const int threads = static_cast<int>(p.n >= kSoftNmsMaxThreads ? kSoftNmsMaxThreads : (p.n + 31) / 32 * 32);
   PDK_DISPATCH_FLOATING(dtype, "soft_nms", [&] {
     auto* base = reinterpret_cast<unsigned char*>(workspace);
