@@ -20,7 +20,8 @@ _DTYPE_CODES = {np.dtype(np.float32): 0, np.dtype(np.float64): 1, np.dtype(np.in
 _DTYPE_NAMES = {dt: dt.name for dt in _DTYPE_CODES}
 
 
-def _library_of(arr) -> str | None:
+def library_of(arr) -> str | None:
+    """'numpy', 'torch' or 'cupy' for an array of that library, else None."""
     if isinstance(arr, np.ndarray):
         return "numpy"
     mod = type(arr).__module__.split(".")[0]
@@ -31,8 +32,9 @@ def _library_of(arr) -> str | None:
     return None
 
 
-def _describe(arr) -> str:
-    lib = _library_of(arr)
+def describe(arr) -> str:
+    """A short description of an argument for error messages ('torch tensor on cpu', ...)."""
+    lib = library_of(arr)
     if lib == "torch":
         return f"torch tensor on {arr.device}"
     if lib == "cupy":
@@ -82,6 +84,18 @@ class Call:
         native = self.xp.empty(shape, dtype=dtype)
         return native, native
 
+    def result(self, value):
+        """``value`` (computed by numpy/cupy on kernel views) as an array of the caller's library.
+
+        Ops that finish with an array-library expression return through this, so torch
+        callers get a torch tensor on their device (one copy, into torch's allocator).
+        """
+        if self.library != "torch":
+            return value
+        out, view = self.empty(value.shape, value.dtype)
+        view[...] = value
+        return out
+
     # -- kernel arguments -----------------------------------------------------------------
     def ptr(self, view) -> int:
         if view is None:
@@ -130,21 +144,21 @@ def resolve(op: str, backend: str | None, optional: tuple = (), **arrays) -> Cal
     for name, arr in arrays.items():
         if arr is None and name in optional:
             continue
-        lib = _library_of(arr)
+        lib = library_of(arr)
         if lib is None:
-            raise TypeError(f"{op}: {name} must be a numpy array, cupy array or torch tensor, got {_describe(arr)}")
-        dev = _device_of(arr, lib)
+            raise TypeError(f"{op}: {name} must be a numpy array, cupy array or torch tensor, got {describe(arr)}")
+        dev = device_of(arr, lib)
         if library is None:
             library, device, first = lib, dev, name
         elif (lib, dev) != (library, device):
-            raise TypeError(f"{op}: {name} is a {_describe(arr)} but {first} is a {_describe(arrays[first])}; "
+            raise TypeError(f"{op}: {name} is a {describe(arr)} but {first} is a {describe(arrays[first])}; "
                             "pass arrays of one library and device")
     on_gpu = device != "cpu"
     if backend is None:
         backend = "cuda" if on_gpu else "cpu"
     elif on_gpu != (backend == "cuda"):
         hint = "use backend='cuda'" if on_gpu else "cuda needs cupy arrays or CUDA tensors"
-        raise ValueError(f"{op}: backend {backend!r} cannot run on a {_describe(arrays[first])} ({hint})")
+        raise ValueError(f"{op}: backend {backend!r} cannot run on a {describe(arrays[first])} ({hint})")
     torch_device = arrays[first].device if library == "torch" else None
     cuda_device = None
     if on_gpu:
@@ -152,7 +166,8 @@ def resolve(op: str, backend: str | None, optional: tuple = (), **arrays) -> Cal
     return Call(op, library, backend, torch_device, cuda_device)
 
 
-def _device_of(arr, lib: str) -> str:
+def device_of(arr, lib: str) -> str:
+    """'cpu' or 'cuda:<i>' for an array of library ``lib``."""
     if lib == "numpy":
         return "cpu"
     if lib == "cupy":

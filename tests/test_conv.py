@@ -17,7 +17,7 @@ from pydeepkit.reference import conv as R
 
 from conftest import assert_sum_close, cpu_isas, to_numpy
 
-ACTIVATIONS = [None, "relu", "leaky_relu", "sigmoid", "tanh", "gelu"]
+ACTIVATIONS = [None, "relu", "leaky_relu", "sigmoid", "tanh", "gelu", "relu6"]
 
 
 def _f64(v):

@@ -23,7 +23,7 @@ from conftest import Backend, assert_close, require_backend, to_numpy
 DTYPES = [np.float32, np.float64]
 DTYPE_IDS = [np.dtype(d).name for d in DTYPES]
 DTYPE_CODES = {"float32": 0, "float64": 1, "int64": 2}  # pdk::DType
-ACTIVATIONS = [None, "relu", "leaky_relu", "sigmoid", "tanh", "gelu"]
+ACTIVATIONS = [None, "relu", "leaky_relu", "sigmoid", "tanh", "gelu", "relu6"]
 CONV = {1: ops.conv1d, 2: ops.conv2d, 3: ops.conv3d}
 CONV_TRANSPOSE = {1: ops.conv_transpose1d, 2: ops.conv_transpose2d, 3: ops.conv_transpose3d}
 

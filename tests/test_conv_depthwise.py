@@ -18,7 +18,7 @@ from pydeepkit.reference.conv import conv as ref_conv
 
 from conftest import assert_sum_close, to_numpy
 
-ACTIVATIONS = [None, "relu", "leaky_relu", "sigmoid", "tanh", "gelu"]
+ACTIVATIONS = [None, "relu", "leaky_relu", "sigmoid", "tanh", "gelu", "relu6"]
 
 
 def _id(value):

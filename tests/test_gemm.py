@@ -16,7 +16,7 @@ from pydeepkit.reference.gemm import gemm as reference_gemm
 from conftest import assert_sum_close, cpu_isas, to_numpy
 
 DTYPES = [np.float32, np.float64]
-ACTIVATIONS = [None, "relu", "leaky_relu", "sigmoid", "tanh", "gelu"]
+ACTIVATIONS = [None, "relu", "leaky_relu", "sigmoid", "tanh", "gelu", "relu6"]
 
 
 def reference(a, b, bias=None, residual=None, activation=None, negative_slope=0.01):

@@ -21,7 +21,7 @@ from pydeepkit.reference.gemm import apply_activation, gemm as reference
 from conftest import Backend, assert_close, require_backend, to_numpy
 
 DTYPES = [np.float32, np.float64]
-ACTIVATIONS = [None, "relu", "leaky_relu", "sigmoid", "tanh", "gelu"]
+ACTIVATIONS = [None, "relu", "leaky_relu", "sigmoid", "tanh", "gelu", "relu6"]
 # (M, N, K, what the case covers)
 SHAPES = [
     (1, 1, 1, "one element"),

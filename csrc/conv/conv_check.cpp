@@ -13,7 +13,7 @@ void check_conv_params(const ConvParams& p) {
             p.in_channels, " and out_channels ", p.out_channels, " must be divisible by groups ", p.groups);
   const int mode = static_cast<int>(p.padding_mode), act = static_cast<int>(p.activation);
   PDK_CHECK(mode >= 0 && mode <= 3, op, ": unknown padding mode ", mode);
-  PDK_CHECK(act >= 0 && act <= 5, op, ": unknown activation ", act);
+  PDK_CHECK(act >= 0 && act < kActivationCount, op, ": unknown activation ", act);
   PDK_CHECK(!p.transposed || p.padding_mode == PaddingMode::zeros, op, ": only zeros padding is supported");
   for (int d = 0; d < 3; ++d) {
     PDK_CHECK(p.in[d] >= 1 && p.out[d] >= 1 && p.kernel[d] >= 1, op, ": dim ", d,

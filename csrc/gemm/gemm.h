@@ -7,7 +7,8 @@
 namespace pdk {
 
 // Epilogue activations (shared with the convolution family's fused epilogue).
-enum class Activation : int { none = 0, relu = 1, leaky_relu = 2, sigmoid = 3, tanh = 4, gelu = 5 };
+enum class Activation : int { none = 0, relu = 1, leaky_relu = 2, sigmoid = 3, tanh = 4, gelu = 5, relu6 = 6 };
+constexpr int kActivationCount = 7;  // valid codes are 0 .. kActivationCount - 1
 // Bias broadcast: none, one value per column of C (Linear layers), or one per row (conv as GEMM,
 // where rows are output channels).
 enum class BiasMode : int { none = 0, per_column = 1, per_row = 2 };

@@ -6,7 +6,8 @@
 
 namespace pdk {
 
-// torch's activations: relu, leaky_relu(negative_slope), sigmoid, tanh, gelu (exact, erf form).
+// torch's activations: relu, leaky_relu(negative_slope), sigmoid, tanh, gelu (exact, erf form), relu6.
+// NaN passes through relu and relu6 as in torch.
 template <class T>
 PDK_HD T apply_activation(T v, Activation act, T negative_slope) {
   switch (act) {
@@ -15,6 +16,7 @@ PDK_HD T apply_activation(T v, Activation act, T negative_slope) {
     case Activation::sigmoid: return T(1) / (T(1) + exp(-v));
     case Activation::tanh: return tanh(v);
     case Activation::gelu: return T(0.5) * v * (T(1) + erf(v * T(0.70710678118654752440)));
+    case Activation::relu6: return v > T(6) ? T(6) : (v > T(0) ? v : (v != v ? v : T(0)));
     default: return v;
   }
 }

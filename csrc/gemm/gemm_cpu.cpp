@@ -71,7 +71,7 @@ void gemm_forward(const GemmParams& params, std::uintptr_t a, std::uintptr_t b, 
             "gemm: expected dtype float32 or float64, got ", dtype_name(dtype));
   PDK_CHECK(static_cast<int>(params.bias_mode) >= 0 && static_cast<int>(params.bias_mode) <= 2,
             "gemm: unknown bias mode ", static_cast<int>(params.bias_mode));
-  PDK_CHECK(static_cast<int>(params.activation) >= 0 && static_cast<int>(params.activation) <= 5,
+  PDK_CHECK(static_cast<int>(params.activation) >= 0 && static_cast<int>(params.activation) < kActivationCount,
             "gemm: unknown activation ", static_cast<int>(params.activation));
   const GemmParams& p = params;
   if (p.M == 0 || p.N == 0) return;

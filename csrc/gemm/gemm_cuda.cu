@@ -72,7 +72,7 @@ void gemm_forward(const GemmParams& p, std::uintptr_t a, std::uintptr_t b, std::
   check_gemm_params(p);
   const int bias_mode = static_cast<int>(p.bias_mode), act = static_cast<int>(p.activation);
   PDK_CHECK(bias_mode >= 0 && bias_mode <= 2, "gemm: unknown bias mode ", bias_mode);
-  PDK_CHECK(act >= 0 && act <= 5, "gemm: unknown activation ", act);
+  PDK_CHECK(act >= 0 && act < kActivationCount, "gemm: unknown activation ", act);
   PDK_CHECK((bias != 0) == (p.bias_mode != BiasMode::none), "gemm: a bias pointer goes with a bias mode");
   PDK_CHECK(p.ldr == 0 || residual != 0, "gemm: ldr != 0 needs a residual pointer");
   if (p.M == 0 || p.N == 0) return;

@@ -99,15 +99,6 @@ def _weights(op, weights):
     return values
 
 
-def _result(call, value):
-    """``value`` (computed by numpy/cupy on kernel views) as an array of the caller's library."""
-    if call.library != "torch":
-        return value
-    out, view = call.empty(value.shape, value.dtype)
-    view[...] = value
-    return out
-
-
 def _workspace(call, nbytes):
     return call.empty((nbytes,), np.uint8)[1] if nbytes > 0 else None
 
@@ -290,8 +281,8 @@ def box_area(boxes, fmt="xyxy", *, backend=None):
     v = _box_rows(call, boxes, "boxes", any_leading=True)
     with np.errstate(**_QUIET):
         if _format(op, "fmt", fmt) == "xyxy":
-            return _result(call, (v[..., 2] - v[..., 0]) * (v[..., 3] - v[..., 1]))
-        return _result(call, v[..., 2] * v[..., 3])
+            return call.result((v[..., 2] - v[..., 0]) * (v[..., 3] - v[..., 1]))
+        return call.result(v[..., 2] * v[..., 3])
 
 
 def _to_xyxy(xp, v, fmt):
@@ -330,10 +321,10 @@ def box_convert(boxes, in_fmt, out_fmt, *, backend=None):
     _format(op, "out_fmt", out_fmt)
     xp = call.xp
     if in_fmt == out_fmt:
-        return _result(call, v.copy())
+        return call.result(v.copy())
     with np.errstate(**_QUIET):
         xyxy = v if in_fmt == "xyxy" else _to_xyxy(xp, v, in_fmt)
-        return _result(call, xyxy if out_fmt == "xyxy" else _from_xyxy(xp, xyxy, out_fmt))
+        return call.result(xyxy if out_fmt == "xyxy" else _from_xyxy(xp, xyxy, out_fmt))
 
 
 def clip_boxes_to_image(boxes, size, *, backend=None):
@@ -361,7 +352,7 @@ def clip_boxes_to_image(boxes, size, *, backend=None):
     xp = call.xp
     x = xp.clip(v[..., 0::2], 0, width)
     y = xp.clip(v[..., 1::2], 0, height)
-    return _result(call, xp.stack((x, y), axis=-1).reshape(v.shape))
+    return call.result(xp.stack((x, y), axis=-1).reshape(v.shape))
 
 
 def remove_small_boxes(boxes, min_size, *, backend=None):
@@ -381,7 +372,7 @@ def remove_small_boxes(boxes, min_size, *, backend=None):
     min_size = _real(op, "min_size", min_size)
     with np.errstate(**_QUIET):
         keep = ((v[:, 2] - v[:, 0]) >= min_size) & ((v[:, 3] - v[:, 1]) >= min_size)
-    return _result(call, call.xp.nonzero(keep)[0].astype(np.int64))
+    return call.result(call.xp.nonzero(keep)[0].astype(np.int64))
 
 
 def encode_boxes(reference_boxes, proposals, weights=(1.0, 1.0, 1.0, 1.0), *, backend=None):
@@ -414,7 +405,7 @@ def encode_boxes(reference_boxes, proposals, weights=(1.0, 1.0, 1.0, 1.0), *, ba
         gx, gy = g[:, 0] + 0.5 * gw, g[:, 1] + 0.5 * gh
         targets = xp.stack((wx * (gx - px) / pw, wy * (gy - py) / ph, ww * xp.log(gw / pw), wh * xp.log(gh / ph)),
                            axis=1)
-        return _result(call, targets)
+        return call.result(targets)
 
 
 def decode_boxes(rel_codes, boxes, weights=(1.0, 1.0, 1.0, 1.0), bbox_xform_clip=math.log(1000.0 / 16), *,
@@ -454,7 +445,7 @@ def decode_boxes(rel_codes, boxes, weights=(1.0, 1.0, 1.0, 1.0), bbox_xform_clip
         half_w = 0.5 * (xp.exp(dw) * widths[:, None])
         half_h = 0.5 * (xp.exp(dh) * heights[:, None])
         decoded = xp.stack((pred_x - half_w, pred_y - half_h, pred_x + half_w, pred_y + half_h), axis=2)
-        return _result(call, decoded.reshape(codes.shape[0], -1))
+        return call.result(decoded.reshape(codes.shape[0], -1))
 
 
 # ---------------------------------------------------------------------------------------

@@ -279,7 +279,7 @@ _CONV_DOC = """{n}-d convolution (torch.nn.functional.conv{n}d) with a fused epi
     torch); groups divides C_in and C_out (groups == C_in is the depthwise convolution).
     padding_mode: 'zeros', 'reflect', 'replicate' or 'circular' (nn.Conv{n}d's option).
     Returns act(conv(x, weight) + bias + residual): [N, C_out, {odims}], where activation is
-    None, 'relu', 'leaky_relu' (negative_slope), 'sigmoid', 'tanh' or 'gelu' and residual an
+    None, 'relu', 'leaky_relu' (negative_slope), 'sigmoid', 'tanh', 'gelu' or 'relu6' and residual an
     optional array of the output's shape. float32 or float64.
 
     Example:

@@ -10,7 +10,7 @@ from .. import _backend
 __all__ = ["gemm"]
 
 # Mirrors pdk::Activation and pdk::BiasMode (csrc/gemm/gemm.h).
-ACTIVATIONS = {None: 0, "relu": 1, "leaky_relu": 2, "sigmoid": 3, "tanh": 4, "gelu": 5}
+ACTIVATIONS = {None: 0, "relu": 1, "leaky_relu": 2, "sigmoid": 3, "tanh": 4, "gelu": 5, "relu6": 6}
 _BIAS_NONE, _BIAS_PER_COLUMN = 0, 1
 
 
@@ -27,8 +27,8 @@ def gemm(a, b, bias=None, activation=None, *, negative_slope=0.01, residual=None
 
     a: [M, K], b: [K, N], bias: [N] or None, residual: [M, N] or None; float32 or
     float64, all of one array library and device. activation: None, 'relu',
-    'leaky_relu' (negative_slope), 'sigmoid', 'tanh' or 'gelu' (exact erf form, as
-    torch). Returns c [M, N]. Transposed views (e.g. ``b.T``) are passed to the kernel
+    'leaky_relu' (negative_slope), 'sigmoid', 'tanh', 'gelu' (exact erf form, as
+    torch) or 'relu6'. Returns c [M, N]. Transposed views (e.g. ``b.T``) are passed to the kernel
     without a copy; other strided views are copied to contiguous first.
 
     Example:

@@ -11,7 +11,7 @@ _ERF = np.vectorize(math.erf, otypes=[np.float64])
 
 
 def apply_activation(v: np.ndarray, name, negative_slope: float = 0.01) -> np.ndarray:
-    """torch's activation ``name`` (None, relu, leaky_relu, sigmoid, tanh, gelu (erf)) on float64 values."""
+    """torch's activation ``name`` (None, relu, leaky_relu, sigmoid, tanh, gelu (erf), relu6) on float64 values."""
     if name is None:
         return v
     if name == "relu":
@@ -25,6 +25,8 @@ def apply_activation(v: np.ndarray, name, negative_slope: float = 0.01) -> np.nd
         return np.tanh(v)
     if name == "gelu":
         return 0.5 * v * (1.0 + _ERF(v / math.sqrt(2.0)))
+    if name == "relu6":
+        return np.where(np.isnan(v), v, np.clip(v, 0.0, 6.0))
     raise ValueError(f"activation: unknown {name!r}")
 
 
