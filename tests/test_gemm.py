@@ -164,6 +164,34 @@ def test_blocking(rng, isa, M, N, K, tb, dtype):
         cpu.set_simd(previous)
 
 
+@pytest.mark.parametrize("isa", cpu_isas() or ["none"])
+@pytest.mark.parametrize("dtype", DTYPES, ids=lambda d: np.dtype(d).name)
+@pytest.mark.parametrize("M", [1, 2, 4, 5, 8, 9])
+@pytest.mark.parametrize("ta,tb", [(False, False), (False, True), (True, False), (True, True)],
+                         ids=["", "bT", "aT", "aTbT"])
+def test_small_m(rng, isa, M, ta, tb, dtype):
+    """M <= 8 takes the unpacked small-M path (Linear at batch 1): B layouts, A layouts, K and N
+    tails of every vector width (N = 70 and K = 37: not multiples of 8 or 16; N = 3000 spans
+    several parallel column chunks), with the whole epilogue; M = 9 is the packed path beside it."""
+    from pydeepkit import _ext
+    if isa == "none":
+        pytest.skip("no CPU backend")
+    cpu = _ext.module("cpu")
+    previous = cpu.info()["simd"]
+    cpu.set_simd(isa)
+    try:
+        for N, K in ((70, 37), (3000, 130), (1, 1)):
+            a = rng.uniform(-1, 1, size=(K, M) if ta else (M, K)).astype(dtype)
+            b = rng.uniform(-1, 1, size=(N, K) if tb else (K, N)).astype(dtype)
+            bias, res = _arrays(rng, dtype, (N,), (M, N))
+            av, bv = (a.T if ta else a), (b.T if tb else b)
+            out = ops.gemm(av, bv, bias, "leaky_relu", negative_slope=0.1, residual=res, backend="cpu")
+            check(out, av, bv, bias, res, "leaky_relu", 0.1, dtype=dtype)
+            check(ops.gemm(av, bv, backend="cpu"), av, bv, dtype=dtype)
+    finally:
+        cpu.set_simd(previous)
+
+
 # ---------------------------------------------------------------------------------------
 # errors
 # ---------------------------------------------------------------------------------------

@@ -1,4 +1,4 @@
-// Per-ISA CPU GEMM kernels: the entry the GEMM op calls (stored A and B through the shared driver).
+// Per-ISA CPU GEMM kernels: the entry the GEMM op calls (stored A and B through the shared driver, or the small-M path).
 //
 // This file is compiled three times (base, AVX2+FMA, AVX-512) into pdk::PDK_ISA_NAMESPACE and
 // gemm_cpu.cpp picks one copy at run time. ODR: the linker keeps ONE copy of every weak (inline or
@@ -18,6 +18,8 @@
 
 namespace pdk::PDK_ISA_NAMESPACE {
 namespace {
+
+#include "gemm/gemm_cpu_small_m.h"
 
 template <class T>
 int run(const GemmCpuPlan& plan, std::uintptr_t a, std::uintptr_t b, std::uintptr_t bias,
@@ -49,6 +51,10 @@ int run(const GemmCpuPlan& plan, std::uintptr_t a, std::uintptr_t b, std::uintpt
   if (e.residual == cp && p.ldr == p.ldc) {
     preloaded = true;
     e.residual = nullptr;
+  }
+  if (small_m_applies(p)) {
+    small_m_gemm<T>(plan, reinterpret_cast<const T*>(a), reinterpret_cast<const T*>(b), cp, preloaded, e);
+    return kGemmOk;
   }
 #ifdef _OPENMP
   if (plan.threads > 1) {
