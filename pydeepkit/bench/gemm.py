@@ -52,6 +52,40 @@ def _entry(label, full, quick, theirs, name) -> Entry:
                  rtol=1e-4, atol=1e-6 * K)
 
 
+# Linear layers at small batch (AlexNet's fc6 and fc7): x [M, K] @ weight [N, K]^T + bias, the
+# small-M path of the GEMM (B read in place), bound by reading the weight once.
+_LINEAR_SIZES = (
+    ("fc6 b1", (1, 4096, 9216), (1, 64, 96)),
+    ("fc7 b8", (8, 4096, 4096), (8, 64, 64)),
+)
+
+
+def _linear_inputs(shape, rng):
+    M, N, K = shape
+    return (rng.uniform(-1, 1, size=(M, K)).astype(np.float32),
+            rng.uniform(-1, 1, size=(N, K)).astype(np.float32),
+            rng.uniform(-1, 1, size=N).astype(np.float32))
+
+
+def _ours_linear(x, weight, bias, backend=None):
+    from .. import ops
+    return ops.gemm(x, weight.T, bias, backend=backend)
+
+
+def _torch_linear(x, weight, bias):
+    import torch
+    return torch.nn.functional.linear(x, weight, bias)
+
+
+def _linear_flops(inputs, output):
+    x, weight, _ = inputs
+    return weight.nbytes, 2 * x.shape[0] * x.shape[1] * weight.shape[0]
+
+
 ENTRIES = [e for label, full, quick in _SIZES
            for e in (_entry(label, full, quick, _torch_matmul, "torch.matmul"),
                      _entry(label, full, quick, _numpy_matmul, "numpy.matmul"))]
+ENTRIES += [Entry(op="linear", params=f"{label} {full[2]}->{full[1]} f32", shapes={"full": full, "quick": quick},
+                  make_inputs=_linear_inputs, ours=_ours_linear, torch=_torch_linear, cost=_linear_flops,
+                  metric="GFLOP/s", rtol=1e-4, atol=1e-6 * full[2])
+            for label, full, quick in _LINEAR_SIZES]
