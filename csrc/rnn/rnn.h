@@ -10,7 +10,7 @@ namespace pdk {
 enum class RnnMode : int { rnn_tanh = 0, rnn_relu = 1, lstm = 2, gru = 3 };
 
 // Gates per hidden unit, in torch's order: LSTM i, f, g, o; GRU r, z, n; plain RNN one.
-inline int64_t rnn_gate_count(RnnMode mode) {
+PDK_HD int64_t rnn_gate_count(RnnMode mode) {
   return mode == RnnMode::lstm ? 4 : mode == RnnMode::gru ? 3 : 1;
 }
 
@@ -26,8 +26,8 @@ struct RnnParams {
   int64_t T = 0, B = 0, I = 0, H = 0;
   int64_t P = 0;  // LSTM projection size (0: none)
   int64_t D = 1;  // directions (1 or 2); direction 1 runs backwards in time
-  int64_t out_size() const { return P > 0 ? P : H; }
-  int64_t gates() const { return rnn_gate_count(mode); }
+  PDK_HD int64_t out_size() const { return P > 0 ? P : H; }
+  PDK_HD int64_t gates() const { return rnn_gate_count(mode); }
 };
 
 // Per-direction arrays (device or host addresses, contiguous, 0 = absent), torch's layouts:

@@ -150,24 +150,27 @@ projection_kernel(RnnParams p, Dirs<T> dirs, const int64_t* __restrict__ lengths
 }
 
 // The whole sequence for one (direction, slice of `rows` batch rows): hidden states in shared
-// memory ([2][rows * Ho] ping-pong, then [rows * H] before the projection).
+// memory ([2][rows * Ho] ping-pong, then [rows * H] before the projection). Launch bounds with one
+// block per SM: the default (register cap of 64 for 256 threads) spilled the double kernel; with
+// it nvcc takes 94 (float) / 126 (double) registers and spills nothing, still 2 blocks per SM.
 template <class T>
-__global__ void __launch_bounds__(kThreads)
+__global__ void __launch_bounds__(kThreads, 1)
 sequence_kernel(RnnParams p, Dirs<T> dirs, const int64_t* __restrict__ lengths, int64_t rows, int64_t slices) {
   PDK_EXTERN_SHARED(T, smem);
   const int64_t H = p.H, Ho = p.out_size(), d = blockIdx.x / slices, b0 = blockIdx.x % slices * rows;
   const int64_t nb = rows < p.B - b0 ? rows : p.B - b0;
   const DirArgs<T>& a = dirs.d[d];
-  T* hs[2] = {smem, smem + rows * Ho};
+  // hidden states of even / odd steps at smem + (s & 1) * rows * Ho (arithmetic, not a pointer
+  // array, which would live in local memory)
   T* hf = smem + 2 * rows * Ho;
-  for (int64_t i = threadIdx.x; i < nb * Ho; i += blockDim.x) hs[0][i] = a.h0 ? a.h0[b0 * Ho + i] : T(0);
+  for (int64_t i = threadIdx.x; i < nb * Ho; i += blockDim.x) smem[i] = a.h0 ? a.h0[b0 * Ho + i] : T(0);
   if (p.mode == RnnMode::lstm)
     for (int64_t i = threadIdx.x; i < nb * H; i += blockDim.x) a.c[b0 * H + i] = a.c0 ? a.c0[b0 * H + i] : T(0);
   __syncthreads();
   for (int64_t s = 0; s < p.T; ++s) {
     const int64_t t = step_time(p, d, s);
-    const T* prev = hs[s & 1];
-    T* next = hs[(s + 1) & 1];
+    const T* prev = smem + (s & 1) * rows * Ho;
+    T* next = smem + ((s + 1) & 1) * rows * Ho;
     for (int64_t i = threadIdx.x; i < nb * H; i += blockDim.x) {
       const int64_t r = i / H, j = i % H, b = b0 + r;
       T* o = a.out ? a.out + (t * p.B + b) * p.D * Ho + j : nullptr;
@@ -199,7 +202,7 @@ sequence_kernel(RnnParams p, Dirs<T> dirs, const int64_t* __restrict__ lengths, 
     }
     __syncthreads();  // next complete before it is read as prev (and prev free to be overwritten)
   }
-  const T* last = hs[p.T & 1];
+  const T* last = smem + (p.T & 1) * rows * Ho;
   for (int64_t i = threadIdx.x; i < nb * Ho; i += blockDim.x) a.hn[b0 * Ho + i] = last[i];
 }
 

@@ -103,3 +103,65 @@ ENTRIES.insert(2, Entry(op="lstm_cell", params="I256 H512 B32 one step", shapes=
                                                                                   "quick": (4, 16, 32)},
                         make_inputs=_cell_inputs, ours=_ours_cell, torch=_torch_cell, cost=_cell_flops,
                         metric="GFLOP/s", rtol=1e-4, atol=1e-5))
+
+
+# ---------------------------------------------------------------------------------------
+# pydeepkit demo: inputs of the RNN cases and torch's functional equivalents
+# ---------------------------------------------------------------------------------------
+_MODE_OF = {"lstm": "lstm", "gru": "gru", "lstm_cell": "lstm", "gru_cell": "gru", "rnn_tanh_cell": "rnn_tanh",
+            "rnn_relu_cell": "rnn_relu"}
+_GATES_ALL = {"lstm": 4, "gru": 3, "rnn_tanh": 1, "rnn_relu": 1}
+
+
+def demo_inputs(op: str, shape: tuple, kwargs: dict, rng: np.random.Generator) -> tuple:
+    """Cells, shape (B, I, H): (x, h[, c], w_ih, w_hh, b_ih, b_hh). Sequences, shape (T, B, I, H):
+    (x, params) with params a state_dict of numpy arrays for ``kwargs`` (mode, num_layers,
+    bidirectional, proj_size, batch_first)."""
+    if op.endswith("_cell"):
+        B, I, H = shape
+        G = _GATES_ALL[_MODE_OF[op]]
+        states = 2 if op == "lstm_cell" else 1
+        return tuple(rng.uniform(-1, 1, s).astype(np.float32)
+                     for s in [(B, I)] + [(B, H)] * states + [(G * H, I), (G * H, H), (G * H,), (G * H,)])
+    T, B, I, H = shape
+    mode = kwargs.get("mode", _MODE_OF.get(op))
+    L, D, P = kwargs.get("num_layers", 1), 2 if kwargs.get("bidirectional") else 1, kwargs.get("proj_size", 0)
+    G, s = _GATES_ALL[mode], 1.0 / np.sqrt(H)
+    params = {}
+    for layer in range(L):
+        for d in range(D):
+            sfx = f"_l{layer}" + ("_reverse" if d else "")
+            sizes = {"weight_ih": (G * H, I if layer == 0 else D * (P or H)), "weight_hh": (G * H, P or H),
+                     "bias_ih": (G * H,), "bias_hh": (G * H,), **({"weight_hr": (P, H)} if P else {})}
+            params.update({n + sfx: rng.uniform(-s, s, size).astype(np.float32) for n, size in sizes.items()})
+    x = rng.uniform(-1, 1, (B, T, I) if kwargs.get("batch_first") else (T, B, I)).astype(np.float32)
+    return x, params
+
+
+def _torch_sequence(fixed_mode=None):
+    def run(x, params, hx=None, *, mode="lstm", num_layers=1, bidirectional=False, batch_first=False, proj_size=0):
+        import torch
+        mode = fixed_mode or mode
+        D, H = 2 if bidirectional else 1, params["weight_hh_l0"].shape[0] // _GATES_ALL[mode]
+        names = ("weight_ih", "weight_hh", "bias_ih", "bias_hh") + (("weight_hr",) if proj_size else ())
+        flat = [params[f"{n}_l{layer}{'_reverse' if d else ''}"] for layer in range(num_layers) for d in range(D)
+                for n in names]
+        B = x.shape[0 if batch_first else 1]
+        h0 = torch.zeros((num_layers * D, B, proj_size or H), dtype=x.dtype, device=x.device)
+        hx = (h0, torch.zeros((num_layers * D, B, H), dtype=x.dtype, device=x.device)) if mode == "lstm" else h0
+        fn = {"lstm": torch.lstm, "gru": torch.gru, "rnn_tanh": torch.rnn_tanh, "rnn_relu": torch.rnn_relu}[mode]
+        return fn(x, hx, flat, True, num_layers, 0.0, False, bidirectional, batch_first)
+    return run
+
+
+def _torch_cell(name):
+    def run(x, h, *rest):
+        import torch
+        if name == "lstm_cell":
+            return torch.lstm_cell(x, (h, rest[0]), *rest[1:])
+        return getattr(torch, name)(x, h, *rest)
+    return run
+
+
+TORCH_EQUIVALENTS = {"lstm": _torch_sequence("lstm"), "gru": _torch_sequence("gru"), "rnn": _torch_sequence(),
+                     **{c: _torch_cell(c) for c in ("lstm_cell", "gru_cell", "rnn_tanh_cell", "rnn_relu_cell")}}
