@@ -70,27 +70,29 @@ void rnn_layer_forward(const RnnParams& p, const RnnDirection* dirs, std::uintpt
   shape.N = G * H;
   shape.K = Ho;
   const GemmCpuPlan tile = plan_gemm(shape, dtype, 1);
-  const RnnCpuWorkspace w = rnn_cpu_workspace(p, tile.mr, tile.nr);
-  const int64_t parts[] = {round_to_lines(w.w_pack, es), round_to_lines(w.hr_pack, es), round_to_lines(w.a_pack, es),
-                           round_to_lines(w.h_full, es), round_to_lines(w.f_pack, es)};
+  const int64_t step_macs = p.D * p.B * G * H * Ho;
+  plan.threads = step_macs >= kParallelStepMacs ? omp_max_threads() : 1;
+  const RnnCpuWorkspace w = rnn_cpu_workspace(p, tile.mr, tile.nr, plan.threads);
+  const int64_t parts[] = {round_to_lines(w.w_pack, es), round_to_lines(w.hr_pack, es), round_to_lines(w.h_alt, es),
+                           round_to_lines(w.a_pack, es), round_to_lines(w.h_full, es), round_to_lines(w.f_pack, es)};
   int64_t per_dir = 0;
   for (int64_t n : parts) per_dir += n;
   AlignedBuffer buffer = aligned_buffer(p.D * per_dir, es);
   PDK_CHECK(buffer, "rnn: out of memory for the packed weights (", p.D * per_dir * es, " bytes)");
   for (int64_t d = 0; d < p.D; ++d) {
     char* base = static_cast<char*>(buffer.get()) + d * per_dir * es;
-    void** slots[] = {&plan.dirs[d].w_pack, &plan.dirs[d].hr_pack, &plan.dirs[d].a_pack, &plan.dirs[d].h_full,
-                      &plan.dirs[d].f_pack};
-    for (int i = 0; i < 5; ++i) {
+    void** slots[] = {&plan.dirs[d].w_pack, &plan.dirs[d].hr_pack, &plan.dirs[d].h_alt, &plan.dirs[d].a_pack,
+                      &plan.dirs[d].h_full, &plan.dirs[d].f_pack};
+    for (int i = 0; i < 6; ++i) {
       *slots[i] = base;
       base += parts[i] * es;
     }
   }
   plan.lengths = reinterpret_cast<const int64_t*>(lengths);
-  const int64_t step_macs = p.D * p.B * G * H * Ho;
-  plan.threads = step_macs >= kParallelStepMacs ? omp_max_threads() : 1;
   const int status = run_recurrence(plan, dtype);
   PDK_CHECK(status == kRnnOk, "rnn: kernel failed with status ", status);
+  if (p.T % 2)  // the last step wrote the odd-step buffer
+    for (int64_t d = 0; d < p.D; ++d) init_state(plan.dirs[d].h, reinterpret_cast<std::uintptr_t>(plan.dirs[d].h_alt), p.B * Ho, es);
 }
 
 }  // namespace pdk::cpu

@@ -103,17 +103,30 @@ struct Direction {
   const T* w_hh;
   const T* w_hr;
   const T* peep;
-  T *h, *c, *out, *w_pack, *hr_pack, *a_pack, *h_full, *f_pack;
+  T* hb[2];  // hidden state read by even / odd steps (h_{t-1}); the other one receives h_t
+  T *c, *out, *w_pack, *hr_pack, *a_pack, *h_full, *f_pack;
   bool reverse;
 };
 
 template <class T>
 Direction<T> direction_of(const RnnCpuDirection& d, bool reverse) {
-  return Direction<T>{static_cast<const T*>(d.gx),   static_cast<const T*>(d.b_hh),  static_cast<const T*>(d.w_hh),
-                      static_cast<const T*>(d.w_hr), static_cast<const T*>(d.peephole), static_cast<T*>(d.h),
-                      static_cast<T*>(d.c),          static_cast<T*>(d.out),         static_cast<T*>(d.w_pack),
-                      static_cast<T*>(d.hr_pack),    static_cast<T*>(d.a_pack),      static_cast<T*>(d.h_full),
-                      static_cast<T*>(d.f_pack),     reverse};
+  Direction<T> r;
+  r.gx = static_cast<const T*>(d.gx);
+  r.b_hh = static_cast<const T*>(d.b_hh);
+  r.w_hh = static_cast<const T*>(d.w_hh);
+  r.w_hr = static_cast<const T*>(d.w_hr);
+  r.peep = static_cast<const T*>(d.peephole);
+  r.hb[0] = static_cast<T*>(d.h);
+  r.hb[1] = static_cast<T*>(d.h_alt);
+  r.c = static_cast<T*>(d.c);
+  r.out = static_cast<T*>(d.out);
+  r.w_pack = static_cast<T*>(d.w_pack);
+  r.hr_pack = static_cast<T*>(d.hr_pack);
+  r.a_pack = static_cast<T*>(d.a_pack);
+  r.h_full = static_cast<T*>(d.h_full);
+  r.f_pack = static_cast<T*>(d.f_pack);
+  r.reverse = reverse;
+  return r;
 }
 
 // Gate tiles of one register-tile buffer: gate g of row i, column jj at tile[g * kGateStride + i * NR + jj].
@@ -123,7 +136,8 @@ constexpr int64_t kGateStride = int64_t{kMR} * kNR<float>;  // >= kMR * kNR<doub
 // `tile` (row and column already applied).
 template <class T, class V, class Math>
 __attribute__((always_inline)) inline void cell_update(const Math& m, const RnnParams& p, const Direction<T>& d,
-                                                       const T* tile, int64_t t, int64_t b, int64_t j) {
+                                                       const T* tile, const T* h_prev, T* h_next, int64_t t,
+                                                       int64_t b, int64_t j) {
   using A = Access<T, V>;
   const int64_t H = p.H, Ho = p.out_size(), GH = p.gates() * H;
   const T* gx = d.gx + (t * p.B + b) * GH + j;
@@ -152,22 +166,26 @@ __attribute__((always_inline)) inline void cell_update(const Math& m, const RnnP
     case RnnMode::gru: {
       V hn = A::load(tile + 2 * kGateStride);
       if (d.b_hh) hn = hn + A::load(d.b_hh + 2 * H + j);
-      h = gru_update(m, pre(0), pre(1), A::load(gx + 2 * H), zero, zero, hn, A::load(d.h + b * Ho + j));
+      h = gru_update(m, pre(0), pre(1), A::load(gx + 2 * H), zero, zero, hn, A::load(h_prev + b * Ho + j));
       break;
     }
     default: h = rnn_update(m, pre(0), p.mode == RnnMode::rnn_relu);
   }
-  A::store(d.h + b * Ho + j, h);
+  A::store(h_next + b * Ho + j, h);
   if (d.out) A::store(d.out + (t * p.B + b) * p.D * Ho + j, h);
 }
 
 inline bool active(const int64_t* lengths, int64_t t, int64_t b) { return !lengths || t < lengths[b]; }
 
-// Zeros of out[t, b, j0 .. j0 + n) (an inactive step of a packed sequence).
+// An inactive step of row b (past its length) on columns [j0, j0 + n) of h: the state carries
+// over (h_prev to h_next) and out[t, b] gets zeros.
 template <class T>
-void zero_out(const RnnParams& p, const Direction<T>& d, int64_t t, int64_t b, int64_t j0, int64_t n) {
+void skip_step(const RnnParams& p, const Direction<T>& d, const T* h_prev, T* h_next, int64_t t, int64_t b,
+               int64_t j0, int64_t n) {
+  const int64_t Ho = p.out_size();
+  for (int64_t j = j0; j < j0 + n; ++j) h_next[b * Ho + j] = h_prev[b * Ho + j];
   if (!d.out) return;
-  T* o = d.out + (t * p.B + b) * p.D * p.out_size() + j0;
+  T* o = d.out + (t * p.B + b) * p.D * Ho + j0;
   for (int64_t j = 0; j < n; ++j) o[j] = T(0);
 }
 
@@ -183,71 +201,91 @@ inline void for_items(bool team, int64_t n, const F& f) {
   }
 }
 
-// h_{t-1} of every direction as MR-row panels (the GEMM's A operand) of depth `depth`.
+// Rows [0, B) of src (row stride depth) as MR-row panels (the GEMM's A operand) of depth `depth`,
+// into the calling thread's own buffer.
 template <class T>
-void pack_rows(bool team, const RnnParams& p, Direction<T>* dirs, bool full) {
-  const int64_t panels = (p.B + kMR - 1) / kMR, depth = full ? p.H : p.out_size();
-  for_items(team, p.D * panels, [&](int64_t item) {
-    const Direction<T>& d = dirs[item / panels];
-    const int64_t r = item % panels;
-    pack_panel<T, kMR>((full ? d.h_full : d.h) + r * kMR * depth, depth, 1, min64(kMR, p.B - r * kMR), depth,
-                       (full ? d.f_pack : d.a_pack) + r * kMR * depth);
-  });
+void pack_rows(const RnnParams& p, const T* src, int64_t depth, T* dst) {
+  for (int64_t r0 = 0; r0 < p.B; r0 += kMR)
+    pack_panel<T, kMR>(src + r0 * depth, depth, 1, min64(kMR, p.B - r0), depth, dst + r0 * depth);
 }
 
+inline int64_t padded_rows(int64_t B) { return (B + kMR - 1) / kMR * kMR; }
+
 // One step of every direction: gate tiles of each hidden block and row panel, then the update.
+// Each thread packs h_{t-1} itself the first time it meets a direction (B x Ho, small next to
+// W_hh), so the step ends with the loop's barrier only.
 template <class T>
-void run_step(bool team, const RnnParams& p, Direction<T>* dirs, const int64_t* lengths, int64_t s) {
+void run_step(bool team, int64_t tid, const RnnParams& p, Direction<T>* dirs, const int64_t* lengths, int64_t s) {
   constexpr int64_t NR = kNR<T>, L = kLanes<T>;
   using V = typename Vec<T>::type;
   const int64_t G = p.gates(), Ho = p.out_size(), blocks = (p.H + NR - 1) / NR;
   const VecMath<T> vm;
   const ScalarMath<T> sm;
+  bool packed[2] = {false, false};
   for_items(team, p.D * blocks, [&](int64_t item) {
-    const Direction<T>& d = dirs[item / blocks];
+    const int64_t di = item / blocks;
+    const Direction<T>& d = dirs[di];
     const int64_t q = item % blocks, j0 = q * NR, n = min64(NR, p.H - j0), t = d.reverse ? p.T - 1 - s : s;
+    const T* h_prev = d.hb[s & 1];
+    T* h_next = d.hb[(s + 1) & 1];
+    T* apack = d.a_pack + tid * padded_rows(p.B) * Ho;
+    if (!packed[di]) {
+      pack_rows(p, h_prev, Ho, apack);
+      packed[di] = true;
+    }
     alignas(64) T tile[4 * kGateStride];
     for (int64_t r0 = 0; r0 < p.B; r0 += kMR) {
       const int64_t m = min64(kMR, p.B - r0);
       for (int64_t g = 0; g < G; ++g)
-        multiply_tile(Ho, d.a_pack + r0 * Ho, PackedRows<T>{d.w_pack + (q * G + g) * Ho * NR}, tile + g * kGateStride,
+        multiply_tile(Ho, apack + r0 * Ho, PackedRows<T>{d.w_pack + (q * G + g) * Ho * NR}, tile + g * kGateStride,
                       NR, m, NR, false);
       for (int64_t i = 0; i < m; ++i) {
         const int64_t b = r0 + i;
         if (!active(lengths, t, b)) {
-          if (p.P == 0) zero_out(p, d, t, b, j0, n);
+          if (p.P == 0) skip_step(p, d, h_prev, h_next, t, b, j0, n);
           continue;
         }
         const T* row = tile + i * NR;
         if (n == NR) {
-          for (int64_t v = 0; v < NR; v += L) cell_update<T, V>(vm, p, d, row + v, t, b, j0 + v);
+          for (int64_t v = 0; v < NR; v += L) cell_update<T, V>(vm, p, d, row + v, h_prev, h_next, t, b, j0 + v);
         } else {
-          for (int64_t jj = 0; jj < n; ++jj) cell_update<T, T>(sm, p, d, row + jj, t, b, j0 + jj);
+          for (int64_t jj = 0; jj < n; ++jj) cell_update<T, T>(sm, p, d, row + jj, h_prev, h_next, t, b, j0 + jj);
         }
       }
     }
   });
 }
 
-// LSTM projection of one step: h_t = h_full @ W_hr^T for the active rows.
+// LSTM projection of one step: h_t = h_full @ W_hr^T for the active rows (after the barrier
+// that completes h_full).
 template <class T>
-void run_projection(bool team, const RnnParams& p, Direction<T>* dirs, const int64_t* lengths, int64_t s) {
+void run_projection(bool team, int64_t tid, const RnnParams& p, Direction<T>* dirs, const int64_t* lengths,
+                    int64_t s) {
   constexpr int64_t NR = kNR<T>;
   const int64_t blocks = (p.P + NR - 1) / NR;
+  bool packed[2] = {false, false};
   for_items(team, p.D * blocks, [&](int64_t item) {
-    const Direction<T>& d = dirs[item / blocks];
+    const int64_t di = item / blocks;
+    const Direction<T>& d = dirs[di];
     const int64_t q = item % blocks, j0 = q * NR, n = min64(NR, p.P - j0), t = d.reverse ? p.T - 1 - s : s;
+    const T* h_prev = d.hb[s & 1];
+    T* h_next = d.hb[(s + 1) & 1];
+    T* fpack = d.f_pack + tid * padded_rows(p.B) * p.H;
+    if (!packed[di]) {
+      pack_rows(p, d.h_full, p.H, fpack);
+      packed[di] = true;
+    }
     alignas(64) T tile[kGateStride];
     for (int64_t r0 = 0; r0 < p.B; r0 += kMR) {
       const int64_t m = min64(kMR, p.B - r0);
-      multiply_tile(p.H, d.f_pack + r0 * p.H, PackedRows<T>{d.hr_pack + q * p.H * NR}, tile, NR, m, NR, false);
+      multiply_tile(p.H, fpack + r0 * p.H, PackedRows<T>{d.hr_pack + q * p.H * NR}, tile, NR, m, NR, false);
       for (int64_t i = 0; i < m; ++i) {
         const int64_t b = r0 + i;
         if (!active(lengths, t, b)) {
-          zero_out(p, d, t, b, j0, n);
+          skip_step(p, d, h_prev, h_next, t, b, j0, n);
           continue;
         }
-        T* h = d.h + b * p.P + j0;
+        T* h = h_next + b * p.P + j0;
         for (int64_t jj = 0; jj < n; ++jj) h[jj] = tile[i * NR + jj];
         if (d.out) {
           T* o = d.out + (t * p.B + b) * p.D * p.P + j0;
@@ -260,7 +298,7 @@ void run_projection(bool team, const RnnParams& p, Direction<T>* dirs, const int
 
 // Called by every thread of the team (or alone): packs the weights once, then runs the steps.
 template <class T>
-void recurrence(bool team, const RnnCpuPlan& plan, Direction<T>* dirs) {
+void recurrence(bool team, int64_t tid, const RnnCpuPlan& plan, Direction<T>* dirs) {
   constexpr int64_t NR = kNR<T>;
   const RnnParams& p = plan.p;
   const int64_t G = p.gates(), Ho = p.out_size(), blocks = (p.H + NR - 1) / NR;
@@ -279,12 +317,8 @@ void recurrence(bool team, const RnnCpuPlan& plan, Direction<T>* dirs) {
     });
   }
   for (int64_t s = 0; s < p.T; ++s) {
-    pack_rows(team, p, dirs, false);
-    run_step(team, p, dirs, plan.lengths, s);
-    if (p.P > 0) {
-      pack_rows(team, p, dirs, true);
-      run_projection(team, p, dirs, plan.lengths, s);
-    }
+    run_step(team, tid, p, dirs, plan.lengths, s);
+    if (p.P > 0) run_projection(team, tid, p, dirs, plan.lengths, s);
   }
 }
 
@@ -295,11 +329,11 @@ int run(const RnnCpuPlan& plan) {
 #ifdef _OPENMP
   if (plan.threads > 1) {
 #pragma omp parallel num_threads(plan.threads)
-    recurrence<T>(omp_get_num_threads() > 1, plan, dirs);
+    recurrence<T>(omp_get_num_threads() > 1, omp_get_thread_num(), plan, dirs);
     return kRnnOk;
   }
 #endif
-  recurrence<T>(false, plan, dirs);
+  recurrence<T>(false, 0, plan, dirs);
   return kRnnOk;
 }
 
