@@ -3,6 +3,7 @@
 #include <cstdint>
 
 #include "core/pdk.h"
+#include "gemm/gemm.h"
 
 namespace pdk {
 
@@ -44,6 +45,20 @@ struct RnnDirection {
 // and the unprojected hidden state [B, H].
 inline int64_t rnn_workspace_elements(const RnnParams& p) {
   return p.D * (p.T * p.B * p.gates() * p.H + 2 * p.B * p.out_size() + p.B * p.H);
+}
+
+// The input projections of every step as one GEMM (both backends):
+// gx[T * B, G * H] = x[T * B, I] @ W_ih^T + b_ih (bias per column when present).
+inline GemmParams rnn_input_projection(const RnnParams& p, bool bias) {
+  GemmParams g;
+  g.M = p.T * p.B;
+  g.N = p.gates() * p.H;
+  g.K = p.I;
+  g.lda = g.ldb = p.I > 0 ? p.I : 1;
+  g.ldc = g.N;
+  g.trans_b = true;
+  g.bias_mode = bias ? BiasMode::per_column : BiasMode::none;
+  return g;
 }
 
 // Throws pdk::Error when the parameters are inconsistent (shared by all backends).

@@ -39,20 +39,13 @@ void rnn_layer_forward(const RnnParams& p, const RnnDirection* dirs, std::uintpt
   if (p.B == 0 || p.T == 0) return;
   PDK_CHECK(x != 0 && workspace != 0, "rnn: null input or workspace pointer");
 
-  // The input projections of every step at once: gx[T * B, G * H] = x @ W_ih^T + b_ih.
+  // The input projections of every step at once (rnn_input_projection).
   RnnCpuPlan plan;
   plan.p = p;
   for (int64_t d = 0; d < p.D; ++d) {
-    GemmParams g;
-    g.M = p.T * p.B;
-    g.N = G * H;
-    g.K = p.I;
-    g.lda = g.ldb = p.I > 0 ? p.I : 1;
-    g.ldc = G * H;
-    g.trans_b = true;
-    g.bias_mode = dirs[d].b_ih ? BiasMode::per_column : BiasMode::none;
     void* gx = reinterpret_cast<char*>(workspace) + d * p.T * p.B * G * H * es;
-    gemm_forward(g, x, dirs[d].w_ih, dirs[d].b_ih, 0, reinterpret_cast<std::uintptr_t>(gx), dtype, 0);
+    gemm_forward(rnn_input_projection(p, dirs[d].b_ih != 0), x, dirs[d].w_ih, dirs[d].b_ih, 0,
+                 reinterpret_cast<std::uintptr_t>(gx), dtype, 0);
     RnnCpuDirection& c = plan.dirs[d];
     c.gx = gx;
     c.w_hh = reinterpret_cast<const void*>(dirs[d].w_hh);
@@ -92,7 +85,8 @@ void rnn_layer_forward(const RnnParams& p, const RnnDirection* dirs, std::uintpt
   const int status = run_recurrence(plan, dtype);
   PDK_CHECK(status == kRnnOk, "rnn: kernel failed with status ", status);
   if (p.T % 2)  // the last step wrote the odd-step buffer
-    for (int64_t d = 0; d < p.D; ++d) init_state(plan.dirs[d].h, reinterpret_cast<std::uintptr_t>(plan.dirs[d].h_alt), p.B * Ho, es);
+    for (int64_t d = 0; d < p.D; ++d)
+      init_state(plan.dirs[d].h, reinterpret_cast<std::uintptr_t>(plan.dirs[d].h_alt), p.B * Ho, es);
 }
 
 }  // namespace pdk::cpu

@@ -211,45 +211,69 @@ void pack_rows(const RnnParams& p, const T* src, int64_t depth, T* dst) {
 
 inline int64_t padded_rows(int64_t B) { return (B + kMR - 1) / kMR * kMR; }
 
-// One step of every direction: gate tiles of each hidden block and row panel, then the update.
-// Each thread packs h_{t-1} itself the first time it meets a direction (B x Ho, small next to
-// W_hh), so the step ends with the loop's barrier only.
+// One work item of a step: NR-column block q ([j0, j0 + n)) of direction d at time t, the state
+// buffers (h_{t-1} read, h_t written) and the calling thread's A panels.
+template <class T>
+struct StepItem {
+  const Direction<T>& d;
+  int64_t q, j0, n, t;
+  const T* h_prev;
+  T* h_next;
+  const T* panels;
+};
+
+// Runs f(StepItem) for the column blocks of `width` columns of every direction, split over the
+// team. The A operand (h_{t-1}, or h_full for the projection: B x depth, small next to the
+// weights) is packed by each thread into its own panels the first time it meets a direction, so
+// a phase needs no barrier besides the loop's own.
+template <class T, class F>
+void for_step_items(bool team, int64_t tid, const RnnParams& p, Direction<T>* dirs, int64_t s, int64_t width,
+                    bool projection, const F& f) {
+  constexpr int64_t NR = kNR<T>;
+  const int64_t blocks = (width + NR - 1) / NR, depth = projection ? p.H : p.out_size();
+  bool packed[2] = {false, false};
+  for_items(team, p.D * blocks, [&](int64_t item) {
+    const int64_t di = item / blocks, q = item % blocks;
+    const Direction<T>& d = dirs[di];
+    T* panels = (projection ? d.f_pack : d.a_pack) + tid * padded_rows(p.B) * depth;
+    if (!packed[di]) {
+      pack_rows(p, projection ? d.h_full : d.hb[s & 1], depth, panels);
+      packed[di] = true;
+    }
+    f(StepItem<T>{d, q, q * NR, min64(NR, width - q * NR), d.reverse ? p.T - 1 - s : s, d.hb[s & 1],
+                  d.hb[(s + 1) & 1], panels});
+  });
+}
+
+// One step of every direction: the G gate tiles of each hidden block and row panel, then the
+// update of those units while the tiles are in L1.
 template <class T>
 void run_step(bool team, int64_t tid, const RnnParams& p, Direction<T>* dirs, const int64_t* lengths, int64_t s) {
   constexpr int64_t NR = kNR<T>, L = kLanes<T>;
   using V = typename Vec<T>::type;
-  const int64_t G = p.gates(), Ho = p.out_size(), blocks = (p.H + NR - 1) / NR;
+  const int64_t G = p.gates(), Ho = p.out_size();
   const VecMath<T> vm;
   const ScalarMath<T> sm;
-  bool packed[2] = {false, false};
-  for_items(team, p.D * blocks, [&](int64_t item) {
-    const int64_t di = item / blocks;
-    const Direction<T>& d = dirs[di];
-    const int64_t q = item % blocks, j0 = q * NR, n = min64(NR, p.H - j0), t = d.reverse ? p.T - 1 - s : s;
-    const T* h_prev = d.hb[s & 1];
-    T* h_next = d.hb[(s + 1) & 1];
-    T* apack = d.a_pack + tid * padded_rows(p.B) * Ho;
-    if (!packed[di]) {
-      pack_rows(p, h_prev, Ho, apack);
-      packed[di] = true;
-    }
+  for_step_items(team, tid, p, dirs, s, p.H, false, [&](const StepItem<T>& it) {
     alignas(64) T tile[4 * kGateStride];
     for (int64_t r0 = 0; r0 < p.B; r0 += kMR) {
       const int64_t m = min64(kMR, p.B - r0);
       for (int64_t g = 0; g < G; ++g)
-        multiply_tile(Ho, apack + r0 * Ho, PackedRows<T>{d.w_pack + (q * G + g) * Ho * NR}, tile + g * kGateStride,
-                      NR, m, NR, false);
+        multiply_tile(Ho, it.panels + r0 * Ho, PackedRows<T>{it.d.w_pack + (it.q * G + g) * Ho * NR},
+                      tile + g * kGateStride, NR, m, NR, false);
       for (int64_t i = 0; i < m; ++i) {
         const int64_t b = r0 + i;
-        if (!active(lengths, t, b)) {
-          if (p.P == 0) skip_step(p, d, h_prev, h_next, t, b, j0, n);
+        if (!active(lengths, it.t, b)) {
+          if (p.P == 0) skip_step(p, it.d, it.h_prev, it.h_next, it.t, b, it.j0, it.n);
           continue;
         }
         const T* row = tile + i * NR;
-        if (n == NR) {
-          for (int64_t v = 0; v < NR; v += L) cell_update<T, V>(vm, p, d, row + v, h_prev, h_next, t, b, j0 + v);
+        if (it.n == NR) {
+          for (int64_t v = 0; v < NR; v += L)
+            cell_update<T, V>(vm, p, it.d, row + v, it.h_prev, it.h_next, it.t, b, it.j0 + v);
         } else {
-          for (int64_t jj = 0; jj < n; ++jj) cell_update<T, T>(sm, p, d, row + jj, h_prev, h_next, t, b, j0 + jj);
+          for (int64_t jj = 0; jj < it.n; ++jj)
+            cell_update<T, T>(sm, p, it.d, row + jj, it.h_prev, it.h_next, it.t, b, it.j0 + jj);
         }
       }
     }
@@ -262,34 +286,23 @@ template <class T>
 void run_projection(bool team, int64_t tid, const RnnParams& p, Direction<T>* dirs, const int64_t* lengths,
                     int64_t s) {
   constexpr int64_t NR = kNR<T>;
-  const int64_t blocks = (p.P + NR - 1) / NR;
-  bool packed[2] = {false, false};
-  for_items(team, p.D * blocks, [&](int64_t item) {
-    const int64_t di = item / blocks;
-    const Direction<T>& d = dirs[di];
-    const int64_t q = item % blocks, j0 = q * NR, n = min64(NR, p.P - j0), t = d.reverse ? p.T - 1 - s : s;
-    const T* h_prev = d.hb[s & 1];
-    T* h_next = d.hb[(s + 1) & 1];
-    T* fpack = d.f_pack + tid * padded_rows(p.B) * p.H;
-    if (!packed[di]) {
-      pack_rows(p, d.h_full, p.H, fpack);
-      packed[di] = true;
-    }
+  for_step_items(team, tid, p, dirs, s, p.P, true, [&](const StepItem<T>& it) {
     alignas(64) T tile[kGateStride];
     for (int64_t r0 = 0; r0 < p.B; r0 += kMR) {
       const int64_t m = min64(kMR, p.B - r0);
-      multiply_tile(p.H, fpack + r0 * p.H, PackedRows<T>{d.hr_pack + q * p.H * NR}, tile, NR, m, NR, false);
+      multiply_tile(p.H, it.panels + r0 * p.H, PackedRows<T>{it.d.hr_pack + it.q * p.H * NR}, tile, NR, m, NR,
+                    false);
       for (int64_t i = 0; i < m; ++i) {
         const int64_t b = r0 + i;
-        if (!active(lengths, t, b)) {
-          skip_step(p, d, h_prev, h_next, t, b, j0, n);
+        if (!active(lengths, it.t, b)) {
+          skip_step(p, it.d, it.h_prev, it.h_next, it.t, b, it.j0, it.n);
           continue;
         }
-        T* h = h_next + b * p.P + j0;
-        for (int64_t jj = 0; jj < n; ++jj) h[jj] = tile[i * NR + jj];
-        if (d.out) {
-          T* o = d.out + (t * p.B + b) * p.D * p.P + j0;
-          for (int64_t jj = 0; jj < n; ++jj) o[jj] = tile[i * NR + jj];
+        T* h = it.h_next + b * p.P + it.j0;
+        T* o = it.d.out ? it.d.out + (it.t * p.B + b) * p.D * p.P + it.j0 : nullptr;
+        for (int64_t jj = 0; jj < it.n; ++jj) {
+          h[jj] = tile[i * NR + jj];
+          if (o) o[jj] = tile[i * NR + jj];
         }
       }
     }

@@ -59,14 +59,13 @@ __device__ T cell(const RnnParams& p, const DirArgs<T>& a, const T* h_prev, int6
   T acc[4] = {T(0), T(0), T(0), T(0)};
   for (int64_t k = 0; k < Ho; ++k) {
     const T hk = h_prev[k];
-#pragma unroll
     for (int g = 0; g < 4; ++g)
       if (g < G) acc[g] += __ldg(a.w_hh + (g * H + j) * Ho + k) * hk;
   }
   const T* gx = a.gx + (t * p.B + b) * G * H + j;
-#pragma unroll
-  for (int g = 0; g < 4; ++g)
-    if (g < G && !(p.mode == RnnMode::gru && g == 2)) acc[g] += __ldg(gx + g * H) + (a.b_hh ? __ldg(a.b_hh + g * H + j) : T(0));
+  for (int g = 0; g < 4; ++g)  // both biases and x's part, except GRU's n gate (r * (W_hn h + b_hn))
+    if (g < G && !(p.mode == RnnMode::gru && g == 2))
+      acc[g] += __ldg(gx + g * H) + (a.b_hh ? __ldg(a.b_hh + g * H + j) : T(0));
   const RnnScalarMath<T> m;
   if (p.mode == RnnMode::lstm) {
     const bool peep = a.peep != nullptr;
@@ -242,16 +241,9 @@ void run(const RnnParams& p, const RnnDirection* dirs, const T* x, const int64_t
     a.hbuf = ws + p.D * p.T * p.B * G * H + d * 2 * p.B * Ho;
     a.hfull = ws + p.D * (p.T * p.B * G * H + 2 * p.B * Ho) + d * p.B * H;
     if (p.T > 0) {  // gx[T * B, G * H] = x @ W_ih^T + b_ih, one GEMM for all steps
-      GemmParams g;
-      g.M = p.T * p.B;
-      g.N = G * H;
-      g.K = p.I;
-      g.lda = g.ldb = p.I > 0 ? p.I : 1;
-      g.ldc = G * H;
-      g.trans_b = true;
-      g.bias_mode = r.b_ih ? BiasMode::per_column : BiasMode::none;
-      gemm_forward(g, reinterpret_cast<std::uintptr_t>(x), r.w_ih, r.b_ih, 0, reinterpret_cast<std::uintptr_t>(gx),
-                   sizeof(T) == 4 ? DType::float32 : DType::float64, reinterpret_cast<std::uintptr_t>(stream));
+      gemm_forward(rnn_input_projection(p, r.b_ih != 0), reinterpret_cast<std::uintptr_t>(x), r.w_ih, r.b_ih, 0,
+                   reinterpret_cast<std::uintptr_t>(gx), sizeof(T) == 4 ? DType::float32 : DType::float64,
+                   reinterpret_cast<std::uintptr_t>(stream));
     }
   }
   const RnnCudaPath path = rnn_cuda_path_choice();
