@@ -20,6 +20,7 @@ import numpy as np
 from .bench import _devices
 from .bench import boxes as _box_inputs
 from .bench import roi as _roi_inputs
+from .bench import rnn as _rnn_inputs
 from .bench._registry import flatten_outputs
 from .bench._table import fmt_shape, format_table, shorten
 from .bench._timing import quick_time
@@ -37,7 +38,9 @@ class Case:
     (M, K, N): a [M, K], b [K, N] and bias [N] in [-1, 1)), "weights" (x of ``shape``
     then one array per shape in ``weights``, e.g. a convolution's weight and bias) or "boxes"
     (the op's boxes, scores, ... from pydeepkit.bench.boxes.make_inputs) or "roi" (a feature map and
-    rois, shape (N, C, H, W, K), from pydeepkit.bench.roi.make_inputs).
+    rois, shape (N, C, H, W, K), from pydeepkit.bench.roi.make_inputs) or "rnn" (cells: x, states and
+    weights for shape (B, I, H); sequences: x and a state_dict for shape (T, B, I, H) and the
+    case's kwargs, from pydeepkit.bench.rnn.demo_inputs).
     rtol, atol: tolerance against the reference (float32).
     """
 
@@ -127,6 +130,14 @@ CASES = (
     Case("roi_align", (2, 4, 12, 14, 30), dict(output_size=(3, 5), spatial_scale=1 / 16), "roi"),
     Case("roi_pool", (2, 4, 12, 14, 30), dict(output_size=7, spatial_scale=1 / 16), "roi"),
     Case("multi_scale_roi_align", (2, 4, 12, 14, 30), dict(output_size=7, sampling_ratio=2, scales=(1 / 16,)), "roi"),
+    Case("lstm_cell", (5, 12, 16), {}, "rnn", rtol=1e-4),
+    Case("gru_cell", (5, 12, 16), {}, "rnn", rtol=1e-4),
+    Case("rnn_tanh_cell", (5, 12, 16), {}, "rnn", rtol=1e-4),
+    Case("rnn_relu_cell", (5, 12, 16), {}, "rnn", rtol=1e-4),
+    Case("lstm", (7, 3, 10, 16), dict(num_layers=2, bidirectional=True), "rnn", rtol=1e-4),
+    Case("lstm", (7, 3, 10, 16), dict(proj_size=8, batch_first=True), "rnn", rtol=1e-4),
+    Case("gru", (7, 3, 10, 16), dict(bidirectional=True), "rnn", rtol=1e-4),
+    Case("rnn", (7, 3, 10, 16), dict(mode="rnn_relu", num_layers=2), "rnn", rtol=1e-4),
 )
 
 
@@ -140,6 +151,8 @@ def make_inputs(case: Case, reference, seed: int = 0) -> tuple:
         return _box_inputs.make_inputs(case.op, case.shape, rng)
     if case.inputs == "roi":
         return _roi_inputs.make_inputs(case.op, case.shape, rng)
+    if case.inputs == "rnn":
+        return _rnn_inputs.demo_inputs(case.op, case.shape, case.kwargs, rng)
     if case.inputs == "gemm":
         m, k, n = case.shape
         return tuple(rng.uniform(-1.0, 1.0, size=s).astype(np.float32) for s in ((m, k), (k, n), (n,)))
@@ -201,7 +214,8 @@ _TORCH_EQUIVALENTS = {"global_avg_pool": _global_torch("mean"), "global_max_pool
                       "separable_conv2d": _separable_torch,
                       **{f"conv{n}d": _conv_torch(f"conv{n}d") for n in (1, 2, 3)},
                       **{f"conv_transpose{n}d": _conv_torch(f"conv_transpose{n}d") for n in (1, 2, 3)},
-                      **_box_inputs.TORCH_EQUIVALENTS, **_roi_inputs.TORCH_EQUIVALENTS}
+                      **_box_inputs.TORCH_EQUIVALENTS, **_roi_inputs.TORCH_EQUIVALENTS,
+                      **_rnn_inputs.TORCH_EQUIVALENTS}
 
 
 def torch_function(op: str):
@@ -282,7 +296,7 @@ def run_case(case: Case, device: _devices.Device, inputs: tuple, expected) -> Re
     """Runs ``case`` on ``device``'s backend, checks it against ``expected`` and times it."""
     from . import ops
     fn = getattr(ops, case.op)
-    ours_in = [device.ours_input(a) for a in inputs]
+    ours_in = [_convert(device.ours_input, a) for a in inputs]
 
     def call():
         return fn(*ours_in, **case.kwargs, backend=device.backend)
@@ -300,6 +314,11 @@ def run_case(case: Case, device: _devices.Device, inputs: tuple, expected) -> Re
     return Result(case, device.backend, passed, err, note, ours_s, _torch_time(case, device, inputs))
 
 
+def _convert(convert, a):
+    """``convert`` applied to an input array, or to each array of a params mapping (the RNN ops)."""
+    return {k: convert(v) for k, v in a.items()} if isinstance(a, dict) else convert(a)
+
+
 # Pause before timing either library: the other's OpenMP threads spin for a while after a call
 # (torch and pydeepkit each load their own OpenMP runtime) and would take the cores.
 _SETTLE = 0.01
@@ -312,7 +331,7 @@ def _torch_time(case: Case, device: _devices.Device, inputs: tuple) -> float | N
     if fn is None:
         return None
     try:
-        tensors = [device.torch_input(a) for a in inputs]
+        tensors = [_convert(device.torch_input, a) for a in inputs]
         with device.torch.no_grad():
             fn(*tensors, **case.kwargs)  # torch builds its kernels for a new shape on the first call
             time.sleep(_SETTLE)

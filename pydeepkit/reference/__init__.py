@@ -5,12 +5,15 @@ the batch/channel planes) and follow torch's documented semantics. The test suit
 checks every kernel against them; ``pydeepkit demo`` uses them at run time.
 """
 from . import boxes, conv, gemm, pool, roi
+from . import rnn as _rnn_module
 from .boxes import *  # noqa: F401,F403
 # reference.gemm is the oracle function (it shadows its module's name, like every op name here)
 from .gemm import gemm  # noqa: F401
 from .pool import *  # noqa: F401,F403
 from .roi import *  # noqa: F401,F403
+# reference.rnn is the sequence oracle (the op's name, as gemm above); the family module is reference._rnn_module
+from .rnn import gru, gru_cell, lstm, lstm_cell, rnn, rnn_relu_cell, rnn_tanh_cell  # noqa: F401,E402
 from .conv import (conv1d, conv2d, conv3d, conv_transpose1d, conv_transpose2d,  # noqa: F401
                    conv_transpose3d, separable_conv2d)
 
-__all__ = ["pool", "gemm", "conv", "boxes", "roi"] + list(pool.__all__) + list(boxes.__all__) + list(roi.__all__) + [n for n in conv.__all__ if n[-2:] == "2d" or n[-1] == "d"]
+__all__ = ["pool", "gemm", "conv", "boxes", "roi"] + list(pool.__all__) + list(boxes.__all__) + list(roi.__all__) + [n for n in conv.__all__ if n[-2:] == "2d" or n[-1] == "d"] + list(_rnn_module.__all__)
