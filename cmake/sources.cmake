@@ -7,6 +7,7 @@ set(PDK_COMMON_SOURCES
   csrc/conv/conv_check.cpp
   csrc/nms/nms_check.cpp
   csrc/roi/roi_check.cpp
+  csrc/attention/attention_check.cpp
 )
 # pybind11 bindings; PDK_BACKEND_CPU / PDK_BACKEND_CUDA select which entry points they bind.
 set(PDK_BINDING_SOURCES
@@ -16,6 +17,7 @@ set(PDK_BINDING_SOURCES
   csrc/bindings/conv_bindings.cpp
   csrc/bindings/nms_bindings.cpp
   csrc/bindings/roi_bindings.cpp
+  csrc/bindings/attention_bindings.cpp
 )
 # Bindings only the CUDA-model modules (_C_cuda, _C_emu) have.
 set(PDK_CUDA_BINDING_SOURCES
@@ -29,6 +31,7 @@ set(PDK_CPU_SOURCES
   csrc/conv/conv_cpu.cpp
   csrc/nms/nms_cpu.cpp
   csrc/roi/roi_cpu.cpp
+  csrc/attention/attention_cpu.cpp
 )
 # CPU kernels compiled once per instruction set (see CMakeLists.txt).
 set(PDK_CPU_ISA_SOURCES
@@ -38,6 +41,7 @@ set(PDK_CPU_ISA_SOURCES
   csrc/conv/conv_depthwise_kernels.cpp
   csrc/nms/nms_cpu_kernels.cpp
   csrc/roi/roi_cpu_kernels.cpp
+  csrc/attention/attention_cpu_kernels.cpp
 )
 # CUDA sources: nvcc for _C_cuda, the host compiler + emulator for _C_emu.
 set(PDK_CUDA_SOURCES
@@ -46,6 +50,7 @@ set(PDK_CUDA_SOURCES
   csrc/conv/conv_cuda.cu
   csrc/nms/nms_cuda.cu
   csrc/roi/roi_cuda.cu
+  csrc/attention/attention_cuda.cu
   csrc/emu/selftest/emu_selftest.cu
 )
 # Emulator runtime sources (_C_emu only); empty: the emulator is header-only (csrc/emu/cuda_emu.h).

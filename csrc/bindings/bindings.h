@@ -21,5 +21,6 @@ void register_gemm(pybind11::module_& m);
 void register_conv(pybind11::module_& m);
 void register_nms(pybind11::module_& m);
 void register_roi(pybind11::module_& m);
+void register_attention(pybind11::module_& m);
 void register_emu_selftest(pybind11::module_& m);  // _C_cuda and _C_emu only
 }  // namespace pdk::bind

@@ -68,6 +68,7 @@ PYBIND11_MODULE(PDK_MODULE_NAME, m) {
   pdk::bind::register_conv(m);
   pdk::bind::register_nms(m);
   pdk::bind::register_roi(m);
+  pdk::bind::register_attention(m);
 #if PDK_BACKEND_CUDA
   pdk::bind::register_emu_selftest(m);
 #endif

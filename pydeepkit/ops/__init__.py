@@ -9,5 +9,7 @@ from .pool import *  # noqa: F401,F403
 from .pool import __all__ as _pool_all
 from .roi import *  # noqa: F401,F403
 from .roi import __all__ as _roi_all
+from .attention import *  # noqa: F401,F403
+from .attention import __all__ as _attention_all
 
-__all__ = [*_pool_all, *_gemm_all, *_conv_all, *_boxes_all, *_roi_all]
+__all__ = [*_pool_all, *_gemm_all, *_conv_all, *_boxes_all, *_roi_all, *_attention_all]

@@ -5,6 +5,7 @@ the batch/channel planes) and follow torch's documented semantics. The test suit
 checks every kernel against them; ``pydeepkit demo`` uses them at run time.
 """
 from . import boxes, conv, gemm, pool, roi
+from . import attention
 from .boxes import *  # noqa: F401,F403
 # reference.gemm is the oracle function (it shadows its module's name, like every op name here)
 from .gemm import gemm  # noqa: F401
@@ -14,3 +15,5 @@ from .conv import (conv1d, conv2d, conv3d, conv_transpose1d, conv_transpose2d,  
                    conv_transpose3d, separable_conv2d)
 
 __all__ = ["pool", "gemm", "conv", "boxes", "roi"] + list(pool.__all__) + list(boxes.__all__) + list(roi.__all__) + [n for n in conv.__all__ if n[-2:] == "2d" or n[-1] == "d"]
+from .attention import *  # noqa: F401,F403,E402
+__all__ += ["attention"] + list(attention.__all__)
