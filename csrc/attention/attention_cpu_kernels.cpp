@@ -6,12 +6,11 @@
 // helpers of attention_common.h are inlined), no std:: template is instantiated and nothing
 // can fail (attention_cpu.cpp validates and allocates).
 //
-// A block of up to 64 queries walks the keys in tiles of 128: S = Qs Kt (Qs = the queries times
-// scale * log2(e), Kt the tile transposed so a key's scores are one vector lane), bias and causal
-// masking, then per row the running max m, the running sum l and the rescale of the output
-// accumulator by exp2(m_old - m_new), and O += P V. Memory per thread is O(64 * E + 128 * E):
-// the [L, S] score matrix never exists. Under causal masking the key tiles past the block's last
-// query are never visited.
+// A block of up to 64 queries walks the keys in tiles of 128: scores = K Q^T (the queries times
+// scale * log2(e)), bias and causal masking, then per query the running max m, the running sum l
+// and the rescale of the output accumulator by exp2(m_old - m_new), and O^T += V^T P^T. Memory per
+// thread is O(64 * (E + Ev + 128)): the [L, S] score matrix never exists. Under causal masking the
+// key tiles past the block's last query are never visited.
 #include <cmath>
 #include <cstdint>
 #include <cstring>
@@ -26,9 +25,9 @@ namespace {
 #include "core/isa_vector.h"
 
 constexpr int64_t kBM = kAttentionBlockM, kBN = kAttentionBlockN;
-// Register tile of the micro-kernels: kMR query rows x kNR vectors of columns (16 accumulators
+// Register tile of the micro-kernel: kMR rows x kNR vectors of query columns (24 accumulators
 // with AVX-512's 32 registers, 8 with the 16 of AVX2 and SSE).
-constexpr int kMR = 4;
+constexpr int kMR = kVectorBytes == 64 ? 6 : 4;
 constexpr int kNR = kVectorBytes == 64 ? 4 : 2;
 
 template <class T>
@@ -49,193 +48,159 @@ void store(T* p, const V& v) {
 
 int64_t round_up(int64_t n, int64_t m) { return (n + m - 1) / m * m; }
 
-// fn.template operator()<N>(c0) over columns [0, cols) (cols a multiple of the lanes): chunks of
-// kNR vectors, then single vectors.
-template <class T, class Fn>
-void over_columns(int64_t cols, Fn&& fn) {
+// c[r][:] (+)= sum_{k < depth} a[r * a_rs + k * a_ks] * b[k][:] for MR rows and NR vectors of
+// columns; b and c have row stride kBM (the query block is the column dim of every tile).
+template <class T, int MR, int NR, bool kAccumulate>
+void tile(const T* a, int64_t a_rs, int64_t a_ks, int64_t depth, const T* b, T* c) {
+  using V = typename VecOf<T>::type;
   constexpr int64_t W = kLanes<T>;
+  V acc[MR][NR];
+  for (int r = 0; r < MR; ++r)
+    for (int n = 0; n < NR; ++n) acc[r][n] = kAccumulate ? load<V>(c + r * kBM + n * W) : V{};
+  for (int64_t k = 0; k < depth; ++k) {
+    V bv[NR];
+    for (int n = 0; n < NR; ++n) bv[n] = load<V>(b + k * kBM + n * W);
+    for (int r = 0; r < MR; ++r) {
+      const V ab = V{} + a[r * a_rs + k * a_ks];
+      for (int n = 0; n < NR; ++n) acc[r][n] += ab * bv[n];
+    }
+  }
+  for (int r = 0; r < MR; ++r)
+    for (int n = 0; n < NR; ++n) store(c + r * kBM + n * W, acc[r][n]);
+}
+
+// The last rows % kMR rows of a product (one tile of that height).
+template <class T, int NR, bool kAccumulate, int M = kMR - 1>
+void tail_rows(int64_t m, const T* a, int64_t a_rs, int64_t a_ks, int64_t depth, const T* b, T* c) {
+  if constexpr (M > 0) {
+    if (m == M) return tile<T, M, NR, kAccumulate>(a, a_rs, a_ks, depth, b, c);
+    tail_rows<T, NR, kAccumulate, M - 1>(m, a, a_rs, a_ks, depth, b, c);
+  }
+}
+
+// c[rows][cols] (+)= A[rows][depth] b[depth][cols], A(r, k) = a[r * a_rs + k * a_ks]: column chunks of
+// kNR vectors, then single vectors (cols is a multiple of the lanes); rows in kMR blocks.
+template <class T, bool kAccumulate>
+void product(int64_t rows, int64_t cols, const T* a, int64_t a_rs, int64_t a_ks, int64_t depth, const T* b, T* c) {
+  constexpr int64_t W = kLanes<T>;
+  auto run = [&]<int NR>(int64_t c0) {
+    int64_t r0 = 0;
+    for (; r0 + kMR <= rows; r0 += kMR)
+      tile<T, kMR, NR, kAccumulate>(a + r0 * a_rs, a_rs, a_ks, depth, b + c0, c + r0 * kBM + c0);
+    tail_rows<T, NR, kAccumulate>(rows - r0, a + r0 * a_rs, a_rs, a_ks, depth, b + c0, c + r0 * kBM + c0);
+  };
   int64_t c0 = 0;
-  for (; c0 + kNR * W <= cols; c0 += kNR * W) fn.template operator()<kNR>(c0);
-  for (; c0 < cols; c0 += W) fn.template operator()<1>(c0);
+  for (; c0 + kNR * W <= cols; c0 += kNR * W) run.template operator()<kNR>(c0);
+  for (; c0 < cols; c0 += W) run.template operator()<1>(c0);
 }
 
-// s[r][c] = sum_e qs[r][e] kt[e][c] for kMR rows of the block's scaled queries (row stride E) and
-// NR vectors of the transposed key tile (row stride kBN); s has row stride kBN.
-template <class T, int NR>
-void qk_tile(const T* qs, int64_t E, const T* kt, T* s) {
-  using V = typename VecOf<T>::type;
-  constexpr int64_t W = kLanes<T>;
-  V acc[kMR][NR] = {};
-  for (int64_t e = 0; e < E; ++e) {
-    V kv[NR];
-    for (int c = 0; c < NR; ++c) kv[c] = load<V>(kt + e * kBN + c * W);
-    for (int r = 0; r < kMR; ++r) {
-      const V qb = V{} + qs[r * E + e];
-      for (int c = 0; c < NR; ++c) acc[r][c] += qb * kv[c];
-    }
-  }
-  for (int r = 0; r < kMR; ++r)
-    for (int c = 0; c < NR; ++c) store(s + r * kBN + c * W, acc[r][c]);
-}
-
-// o[r][c] += sum_{j < n} p[r][j] vp[j][c] for kMR rows (p row stride kBN) and NR vectors of the
-// packed V tile and the accumulator (row stride ev).
-template <class T, int NR>
-void pv_tile(const T* p, int64_t n, const T* vp, int64_t ev, T* o) {
-  using V = typename VecOf<T>::type;
-  constexpr int64_t W = kLanes<T>;
-  V acc[kMR][NR];
-  for (int r = 0; r < kMR; ++r)
-    for (int c = 0; c < NR; ++c) acc[r][c] = load<V>(o + r * ev + c * W);
-  for (int64_t j = 0; j < n; ++j) {
-    V vv[NR];
-    for (int c = 0; c < NR; ++c) vv[c] = load<V>(vp + j * ev + c * W);
-    for (int r = 0; r < kMR; ++r) {
-      const V pb = V{} + p[r * kBN + j];
-      for (int c = 0; c < NR; ++c) acc[r][c] += pb * vv[c];
-    }
-  }
-  for (int r = 0; r < kMR; ++r)
-    for (int c = 0; c < NR; ++c) store(o + r * ev + c * W, acc[r][c]);
-}
-
-// 2^x for a vector of floats: x = n + f with n = round(x), f in [-1/2, 1/2], 2^f by its degree-7
-// Taylor polynomial (relative error < 3e-8, below float rounding), 2^n through the exponent bits.
-// x < -126 (masked scores, -inf) gives exactly 0.
+// 2^x lane by lane. float: x = n + f with n = round(x), f in [-1/2, 1/2], 2^f by its degree-7
+// Taylor polynomial (relative error < 3e-8, below float rounding), 2^n through the exponent bits;
+// x < -126 (masked scores, -inf) gives exactly 0. double (the checking dtype): the library's exp2.
 template <class V>
-V exp2_float(V x) {
-  typedef int32_t IV __attribute__((vector_size(sizeof(V))));
-  const auto dead = x < -126.0f;
-  x = dead ? V{} : x;
-  x = x > 127.0f ? V{} + 127.0f : x;
-  const IV n = __builtin_convertvector(x + 128.5f, IV) - 128;  // x + 128.5 > 0: truncation is floor
-  const V f = x - __builtin_convertvector(n, V);
-  V poly = V{} + 1.525273380405984e-05f;
-  poly = poly * f + 1.5403530393381608e-04f;
-  poly = poly * f + 1.3333558146428443e-03f;
-  poly = poly * f + 9.618129107628477e-03f;
-  poly = poly * f + 5.550410866482158e-02f;
-  poly = poly * f + 2.402265069591007e-01f;
-  poly = poly * f + 6.931471805599453e-01f;
-  poly = poly * f + 1.0f;
-  const IV bits = (n + 127) << 23;
-  V scale;
-  std::memcpy(&scale, &bits, sizeof scale);
-  const V y = poly * scale;
-  return dead ? V{} : y;
-}
-
-// p[j] = 2^(s[j] - base) for j < n (a multiple of the lanes), in place; returns their sum.
-template <class T>
-T exp2_row(T* s, int64_t n, T base) {
-  using V = typename VecOf<T>::type;
-  constexpr int64_t W = kLanes<T>;
-  if constexpr (std::is_same_v<T, float>) {
-    V sum = {};
-    for (int64_t j = 0; j < n; j += W) {
-      const V p = exp2_float(load<V>(s + j) - base);
-      store(s + j, p);
-      sum += p;
-    }
-    T total = 0;
-    for (int64_t l = 0; l < W; ++l) total += sum[l];
-    return total;
+V exp2v(V x) {
+  if constexpr (sizeof(x[0]) == 8) {
+    for (int64_t l = 0; l < static_cast<int64_t>(sizeof(V) / 8); ++l) x[l] = std::exp2(x[l]);
+    return x;
   } else {
-    T total = 0;  // float64 is the checking dtype: the library's exp2, exact to the last bit
-    for (int64_t j = 0; j < n; ++j) {
-      s[j] = std::exp2(s[j] - base);
-      total += s[j];
-    }
-    return total;
+    typedef int32_t IV __attribute__((vector_size(sizeof(V))));
+    const auto dead = x < -126.0f;
+    x = dead ? V{} : x;
+    x = x > 127.0f ? V{} + 127.0f : x;
+    const IV n = __builtin_convertvector(x + 128.5f, IV) - 128;  // x + 128.5 > 0: truncation is floor
+    const V f = x - __builtin_convertvector(n, V);
+    V poly = V{} + 1.525273380405984e-05f;
+    poly = poly * f + 1.5403530393381608e-04f;
+    poly = poly * f + 1.3333558146428443e-03f;
+    poly = poly * f + 9.618129107628477e-03f;
+    poly = poly * f + 5.550410866482158e-02f;
+    poly = poly * f + 2.402265069591007e-01f;
+    poly = poly * f + 6.931471805599453e-01f;
+    poly = poly * f + 1.0f;
+    const IV bits = (n + 127) << 23;
+    V scale;
+    std::memcpy(&scale, &bits, sizeof scale);
+    const V y = poly * scale;
+    return dead ? V{} : y;
   }
 }
 
-template <class T>
-T max_row(const T* s, int64_t n) {
-  using V = typename VecOf<T>::type;
-  constexpr int64_t W = kLanes<T>;
-  V m = V{} - static_cast<T>(INFINITY);
-  for (int64_t j = 0; j < n; j += W) {
-    const V x = load<V>(s + j);
-    m = x > m ? x : m;
-  }
-  T best = -static_cast<T>(INFINITY);
-  for (int64_t l = 0; l < W; ++l) best = m[l] > best ? m[l] : best;
-  return best;
-}
-
+// The block works on transposed tiles, queries along the vector lanes: scores st[j][i] of key j
+// and query i, output ot[e][i]. Both products then broadcast one scalar of K or V straight from
+// the caller's rows (no packing of K or V), and the online softmax runs down the columns: the
+// running max, sum and rescale of W queries are one vector each, with no horizontal reduction.
 template <class T>
 void block(const AttentionBlock<T>& job, T* tiles) {
+  using V = typename VecOf<T>::type;
   constexpr int64_t W = kLanes<T>;
-  const int64_t E = job.E, Ev = job.Ev, ev = attention_padded(Ev), evw = round_up(Ev, W);
-  const int64_t rows = job.rows, rows_p = round_up(rows, kMR);
-  T* qs = tiles;
-  T* kt = qs + kBM * E;
-  T* vp = kt + E * kBN;
-  T* sc = vp + kBN * ev;
-  T* acc = sc + kBM * kBN;
-  T* m = acc + kBM * ev;
-  T* l = m + kBM;
+  const int64_t E = job.E, Ev = job.Ev, rows = job.rows, cols = round_up(rows, W);
+  T* qt = tiles;         // [E][kBM] scaled queries
+  T* st = qt + E * kBM;  // [kBN][kBM] scores, then weights
+  T* ot = st + kBN * kBM;  // [Ev][kBM] output accumulator
+  T* m = ot + Ev * kBM;  // [kBM] running max (base 2)
+  T* l = m + kBM;        // [kBM] running sum
   const T minus_inf = -static_cast<T>(INFINITY), log2e = static_cast<T>(kLog2e);
 
-  for (int64_t i = 0; i < rows_p; ++i) {
-    for (int64_t e = 0; e < E; ++e) qs[i * E + e] = i < rows ? job.q[i * job.q_row + e] * job.scale2 : T(0);
-    for (int64_t e = 0; e < ev; ++e) acc[i * ev + e] = T(0);
+  for (int64_t e = 0; e < E; ++e)
+    for (int64_t i = 0; i < cols; ++i) qt[e * kBM + i] = i < rows ? job.q[i * job.q_row + e] * job.scale2 : T(0);
+  for (int64_t e = 0; e < Ev; ++e)
+    for (int64_t i = 0; i < cols; ++i) ot[e * kBM + i] = T(0);
+  for (int64_t i = 0; i < cols; ++i) {
     m[i] = minus_inf;
     l[i] = T(0);
   }
   // Causal: keys past the block's last query are masked for every row of it; their tiles are skipped.
   const int64_t key_end = job.causal ? (job.first + rows < job.S ? job.first + rows : job.S) : job.S;
   for (int64_t k0 = 0; k0 < key_end; k0 += kBN) {
-    const int64_t nk = key_end - k0 < kBN ? key_end - k0 : kBN, nkw = round_up(nk, W);
-    for (int64_t j = 0; j < nkw; ++j) {
-      const T* krow = job.k + (k0 + j) * job.k_row;
-      for (int64_t e = 0; e < E; ++e) kt[e * kBN + j] = j < nk ? krow[e] : T(0);
-    }
-    for (int64_t j = 0; j < nk; ++j) {
-      const T* vrow = job.v + (k0 + j) * job.v_row;
-      for (int64_t e = 0; e < evw; ++e) vp[j * ev + e] = e < Ev ? vrow[e] : T(0);
-    }
-    for (int64_t i0 = 0; i0 < rows_p; i0 += kMR)
-      over_columns<T>(nkw, [&]<int N>(int64_t c0) { qk_tile<T, N>(qs + i0 * E, E, kt + c0, sc + i0 * kBN + c0); });
-
-    for (int64_t i = 0; i < rows; ++i) {
-      T* s = sc + i * kBN;
-      int64_t visible = nk;
-      if (job.causal) {
-        const int64_t last = job.first + i - k0 + 1;  // keys k0 .. first + i are visible
-        visible = last < 0 ? 0 : (last < nk ? last : nk);
-      }
-      if (job.bias) {
+    const int64_t nk = key_end - k0 < kBN ? key_end - k0 : kBN;
+    product<T, false>(nk, cols, job.k + k0 * job.k_row, job.k_row, 1, E, qt, st);
+    if (job.bias) {
+      for (int64_t i = 0; i < rows; ++i) {
         const T* b = job.bias + i * job.bias_row + k0 * job.bias_col;
-        for (int64_t j = 0; j < visible; ++j) s[j] += b[j * job.bias_col] * log2e;
-      }
-      for (int64_t j = visible; j < nkw; ++j) s[j] = minus_inf;
-      const T tile_max = max_row(s, nkw);
-      const T m_new = tile_max > m[i] ? tile_max : m[i];
-      if (m_new == minus_inf) {  // nothing visible so far: weights 0, m, l and the row unchanged
-        for (int64_t j = 0; j < nkw; ++j) s[j] = T(0);
-        continue;
-      }
-      const T alpha = m[i] == minus_inf ? T(0) : std::exp2(m[i] - m_new);
-      l[i] = l[i] * alpha + exp2_row(s, nkw, m_new);
-      m[i] = m_new;
-      if (alpha != T(1))
-        for (int64_t e = 0; e < evw; ++e) acc[i * ev + e] *= alpha;
-      if (job.keep_threshold) {
-        const uint64_t base = job.drop_index + static_cast<uint64_t>(i * job.S + k0);
-        for (int64_t j = 0; j < visible; ++j)
-          s[j] = attention_keep(job.seed, base + static_cast<uint64_t>(j), job.keep_threshold) ? s[j] * job.keep_scale
-                                                                                                : T(0);
+        for (int64_t j = 0; j < nk; ++j) st[j * kBM + i] += b[j * job.bias_col] * log2e;
       }
     }
-    for (int64_t i0 = 0; i0 < rows_p; i0 += kMR)
-      over_columns<T>(evw, [&]<int N>(int64_t c0) { pv_tile<T, N>(sc + i0 * kBN, nk, vp + c0, ev, acc + i0 * ev + c0); });
+    if (job.causal && k0 + nk - 1 > job.first) {  // a diagonal tile: key j hides from queries i < k0 + j - first
+      for (int64_t j = 0; j < nk; ++j) {
+        const int64_t hidden = k0 + j - job.first;
+        for (int64_t i = 0; i < (hidden < cols ? hidden : cols); ++i) st[j * kBM + i] = minus_inf;
+      }
+    }
+    for (int64_t c = 0; c < cols; c += W) {
+      V tile_max = V{} + minus_inf;
+      for (int64_t j = 0; j < nk; ++j) {
+        const V x = load<V>(st + j * kBM + c);
+        tile_max = x > tile_max ? x : tile_max;
+      }
+      const V m_old = load<V>(m + c);
+      const V m_new = tile_max > m_old ? tile_max : m_old;
+      const V base = m_new == minus_inf ? V{} : m_new;  // a column that saw only -inf: weights 0, no NaN
+      const V alpha = m_old == minus_inf ? V{} : exp2v(m_old - m_new);
+      V sum = {};
+      for (int64_t j = 0; j < nk; ++j) {
+        const V p = exp2v(load<V>(st + j * kBM + c) - base);
+        store(st + j * kBM + c, p);
+        sum += p;
+      }
+      store(l + c, load<V>(l + c) * alpha + sum);
+      store(m + c, m_new);
+      for (int64_t e = 0; e < Ev; ++e) store(ot + e * kBM + c, load<V>(ot + e * kBM + c) * alpha);
+    }
+    if (job.keep_threshold) {
+      for (int64_t i = 0; i < rows; ++i) {
+        const uint64_t base = job.drop_index + static_cast<uint64_t>(i * job.S + k0);
+        for (int64_t j = 0; j < nk; ++j) {
+          T& w = st[j * kBM + i];
+          w = attention_keep(job.seed, base + static_cast<uint64_t>(j), job.keep_threshold) ? w * job.keep_scale : T(0);
+        }
+      }
+    }
+    product<T, true>(Ev, cols, job.v + k0 * job.v_row, 1, job.v_row, nk, st, ot);
   }
   for (int64_t i = 0; i < rows; ++i) {
-    const bool empty = l[i] == T(0);  // NaN inputs give NaN rows, not the masked value
+    const bool empty = l[i] == T(0);  // NaN inputs give NaN rows, not 0
     const T inv = empty ? T(0) : T(1) / l[i];
-    for (int64_t e = 0; e < Ev; ++e) job.out[i * job.out_row + e] = attention_finish(acc[i * ev + e], inv, empty);
+    for (int64_t e = 0; e < Ev; ++e) job.out[i * job.out_row + e] = attention_finish(ot[e * kBM + i], inv, empty);
     if (job.lse) job.lse[i] = attention_lse(m[i], l[i]);
   }
 }

@@ -11,20 +11,10 @@ namespace pdk {
 // stream through.
 constexpr int64_t kAttentionBlockM = 64;
 constexpr int64_t kAttentionBlockN = 128;
-// Head dims are padded to this many elements in the packed tiles (a whole vector of any ISA).
-constexpr int64_t kAttentionPad = 16;
-
-inline int64_t attention_padded(int64_t n) { return (n + kAttentionPad - 1) / kAttentionPad * kAttentionPad; }
-
-// Elements of T one thread's tiles need (attention_cpu.cpp allocates them; see attention_block).
+// Elements of T one thread's tiles need (attention_cpu.cpp allocates them; see attention_block):
+// the transposed scaled queries, scores and output accumulator of a block, its running max and sum.
 inline int64_t attention_cpu_tile_elements(int64_t E, int64_t Ev) {
-  const int64_t ev = attention_padded(Ev);
-  return kAttentionBlockM * E             // scaled query block
-         + E * kAttentionBlockN           // K tile, transposed
-         + kAttentionBlockN * ev          // V tile
-         + kAttentionBlockM * kAttentionBlockN  // scores / weights
-         + kAttentionBlockM * ev          // output accumulator
-         + 2 * kAttentionBlockM;          // running max and sum
+  return kAttentionBlockM * (E + kAttentionBlockN + Ev + 2);
 }
 
 // One query block of one batch element, all pointers already offset to it. q rows q_row apart
