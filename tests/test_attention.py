@@ -250,3 +250,163 @@ def test_sdpa_parity_torch_causal_and_float64(L, S):
         torch.testing.assert_close(ops.scaled_dot_product_attention(q, k, v, attn_mask=mask, scale=0.2),
                                    F.scaled_dot_product_attention(q, k, v, attn_mask=mask, scale=0.2),
                                    rtol=1e-11, atol=1e-12)
+
+
+# ---------------------------------------------------------------------------------------
+# multi_head_attention, additive_attention, dot_attention
+# ---------------------------------------------------------------------------------------
+def mha_params(rng, E, kdim=None, vdim=None, bias=True, dtype=np.float32):
+    u = lambda *s: (rng.standard_normal(s) * 0.3).astype(dtype)  # noqa: E731
+    p = {"out_proj.weight": u(E, E)}
+    if kdim is None:
+        p["in_proj_weight"] = u(3 * E, E)
+    else:
+        p.update(q_proj_weight=u(E, E), k_proj_weight=u(E, kdim), v_proj_weight=u(E, vdim))
+    if bias:
+        p.update({"in_proj_bias": u(3 * E), "out_proj.bias": u(E)})
+    return p
+
+
+MHA_CASES = {
+    "self": dict(),
+    "kdim/vdim, batch_first": dict(kdim=5, vdim=7, batch_first=True),
+    "key padding + weights": dict(kpm=True, need_weights=True),
+    "float 3-d mask + padding, per-head weights": dict(mask3=True, kpm=True, need_weights=True, average=False),
+    "causal, no bias": dict(causal=True, bias=False),
+    "bool 2-d mask": dict(mask2=True),
+    "unbatched + weights": dict(unbatched=True, need_weights=True),
+}
+
+
+@pytest.mark.parametrize("case", list(MHA_CASES))
+def test_mha_matches_reference(host_backend, case):
+    c = MHA_CASES[case]
+    rng = np.random.default_rng(len(case))
+    E, H, L, S, N = 12, 3, 9, 11, 2
+    kdim, vdim = c.get("kdim"), c.get("vdim")
+    params = mha_params(rng, E, kdim, vdim, bias=c.get("bias", True))
+    bf = c.get("batch_first", False)
+    lead = (L,) if c.get("unbatched") else ((N, L) if bf else (L, N))
+    klead = (S,) if c.get("unbatched") else ((N, S) if bf else (S, N))
+    q = rng.standard_normal(lead + (E,)).astype(np.float32)
+    k = rng.standard_normal(klead + (kdim or E,)).astype(np.float32)
+    v = rng.standard_normal(klead + (vdim or E,)).astype(np.float32)
+    if case == "self":
+        k = v = q
+        S = L
+    kw = dict(need_weights=c.get("need_weights", False), average_attn_weights=c.get("average", True),
+              batch_first=bf, is_causal=c.get("causal", False))
+    if c.get("kpm"):
+        kpm = rng.random((N, S)) < 0.3
+        kpm[1] = True  # a fully padded batch element
+        kw["key_padding_mask"] = kpm
+    if c.get("mask3"):
+        kw["attn_mask"] = rng.standard_normal((N * H, L, S)).astype(np.float32)
+    if c.get("mask2"):
+        kw["attn_mask"] = rng.random((L, S)) < 0.3
+    out, w = ops.multi_head_attention(q, k, v, params, H, backend=host_backend, **kw)
+    want, want_w = ref.multi_head_attention(q, k, v, params, H, **kw)
+    close(out, want, np.float32, case)
+    if kw["need_weights"]:
+        close(w, want_w, np.float32, case + " weights")
+    else:
+        assert w is None
+
+
+@pytest.mark.filterwarnings("ignore:Support for mismatched key_padding_mask")  # bool padding + float mask on purpose
+@pytest.mark.parametrize("dtype", DTYPES, ids=["f32", "f64"])
+def test_mha_parity_torch(dtype):
+    torch = pytest.importorskip("torch")
+    tdt = getattr(torch, np.dtype(dtype).name)
+    torch.manual_seed(0)
+    E, H, L, S, N = 16, 4, 10, 13, 3
+    tol = dict(rtol=2e-5, atol=2e-5) if dtype == np.float32 else dict(rtol=1e-10, atol=1e-11)
+    for kdim, bf in ((None, False), (6, True)):
+        mha = torch.nn.MultiheadAttention(E, H, kdim=kdim, vdim=kdim and 9, batch_first=bf, dtype=tdt).eval()
+        params = dict(mha.state_dict())
+        shape = (lambda n, d: (N, n, d)) if bf else (lambda n, d: (n, N, d))
+        q = torch.randn(*shape(L, E), dtype=tdt)
+        k = torch.randn(*shape(S, kdim or E), dtype=tdt)
+        v = torch.randn(*shape(S, (kdim and 9) or E), dtype=tdt)
+        kpm = torch.rand(N, S) < 0.3
+        kpm[0] = True
+        mask = torch.randn(L, S, dtype=tdt)
+        for need, avg in ((False, True), (True, True), (True, False)):
+            with torch.no_grad():
+                want, want_w = mha(q, k, v, key_padding_mask=kpm, attn_mask=mask, need_weights=need,
+                                   average_attn_weights=avg)
+            got, got_w = ops.multi_head_attention(q, k, v, params, H, key_padding_mask=kpm, attn_mask=mask,
+                                                  need_weights=need, average_attn_weights=avg, batch_first=bf)
+            assert isinstance(got, torch.Tensor)
+            torch.testing.assert_close(got, want, equal_nan=True, **tol)
+            if need:
+                torch.testing.assert_close(got_w, want_w, equal_nan=True, **tol)
+        causal = torch.nn.Transformer.generate_square_subsequent_mask(L, dtype=tdt)[:, :S] if S >= L else None
+        if causal is not None and kdim is None:
+            with torch.no_grad():
+                want, _ = mha(q, q, q, attn_mask=causal[:, :L], is_causal=True, need_weights=False)
+            got, _ = ops.multi_head_attention(q, q, q, params, H, is_causal=True, batch_first=bf)
+            torch.testing.assert_close(got, want, **tol)
+
+
+def test_mha_errors():
+    rng = np.random.default_rng(0)
+    x = np.zeros((3, 2, 8), np.float32)
+    p = mha_params(rng, 8)
+    mha = ops.multi_head_attention
+    with pytest.raises(ValueError, match="add_bias_kv"):
+        mha(x, x, x, {**p, "bias_k": np.zeros((1, 1, 8), np.float32)}, 2)
+    with pytest.raises(ValueError, match="unknown parameter"):
+        mha(x, x, x, {**p, "in_proj": p["in_proj_weight"]}, 2)
+    with pytest.raises(ValueError, match="num_heads must divide"):
+        mha(x, x, x, p, 3)
+    with pytest.raises(ValueError, match="in_proj_weight"):
+        mha(x, x, x, {"out_proj.weight": p["out_proj.weight"]}, 2)
+    with pytest.raises(ValueError, match="key/value dims"):
+        mha(x, np.zeros((3, 2, 5), np.float32), x, p, 2)
+    with pytest.raises(ValueError, match="key_padding_mask"):
+        mha(x, x, x, p, 2, key_padding_mask=np.zeros((3, 3), bool))
+    with pytest.raises(ValueError, match="attn_mask"):
+        mha(x, x, x, p, 2, attn_mask=np.zeros((2, 3, 3), bool))
+    with pytest.raises(TypeError, match="mapping"):
+        mha(x, x, x, [p], 2)
+
+
+def test_additive_and_dot_attention(host_backend):
+    rng = np.random.default_rng(8)
+    B, S, Dq, Dk, Dv, A = 3, 7, 5, 6, 4, 9
+    q = rng.standard_normal((B, Dq)).astype(np.float32)
+    keys = rng.standard_normal((B, S, Dk)).astype(np.float32)
+    values = rng.standard_normal((B, S, Dv)).astype(np.float32)
+    wq, wk, v = (rng.standard_normal(s).astype(np.float32) for s in ((A, Dq), (A, Dk), (A,)))
+    mask = rng.random((B, S)) < 0.7
+    mask[2] = False  # fully masked: weights and context 0
+    for m in (None, mask):
+        got = ops.additive_attention(q, keys, values, wq, wk, v, m, backend=host_backend)
+        want = ref.additive_attention(q, keys, values, wq, wk, v, m)
+        for g, w in zip(got, want):
+            close(g, w, np.float32, "additive")
+    qd = rng.standard_normal((B, Dk)).astype(np.float32)
+    for m, scale in ((None, None), (mask, 0.5)):
+        got = ops.dot_attention(qd, keys, values, m, scale, backend=host_backend)
+        want = ref.dot_attention(qd, keys, values, m, scale)
+        for g, w in zip(got, want):
+            close(g, w, np.float32, "dot")
+    with pytest.raises(ValueError, match="w_query"):
+        ops.additive_attention(q, keys, values, wq[:, :2], wk, v)
+    with pytest.raises(ValueError, match="mask must be"):
+        ops.dot_attention(qd, keys, values, mask[:, :3])
+    with pytest.raises(ValueError, match="query must be"):
+        ops.dot_attention(qd[None], keys, values)
+
+
+def test_additive_attention_torch_inputs():
+    torch = pytest.importorskip("torch")
+    g = torch.Generator().manual_seed(1)
+    q, keys, wq, wk, v = (torch.randn(*s, generator=g) for s in ((2, 3), (2, 5, 4), (6, 3), (6, 4), (6,)))
+    ctx, w = ops.additive_attention(q, keys, keys, wq, wk, v)
+    scores = torch.tanh((q @ wq.T)[:, None] + keys @ wk.T) @ v
+    want_w = torch.softmax(scores, -1)
+    assert isinstance(ctx, torch.Tensor)
+    torch.testing.assert_close(w, want_w)
+    torch.testing.assert_close(ctx, (want_w[..., None] * keys).sum(1))

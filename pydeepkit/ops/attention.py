@@ -289,13 +289,14 @@ def dropout_keep(xp, seed: int, shape: tuple, p: float):
     return (z >> u(40)) >= u(int(p * 16777216.0 + 0.5))
 
 
-def _softmax_rows(xp, scores):
-    """Row softmax of a materialised score array; rows of only -inf give 0 (as the kernels)."""
+def _softmax_rows(xp, scores, empty=0.0):
+    """Row softmax of a materialised score array; rows of only -inf give ``empty`` (0 as the kernels,
+    NaN as torch's MultiheadAttention weights)."""
     m = scores.max(axis=-1, keepdims=True)
     m = xp.where(xp.isneginf(m), 0, m)
     e = xp.exp(scores - m)
     total = e.sum(axis=-1, keepdims=True)
-    return e / xp.where(total > 0, total, 1)
+    return xp.where(total > 0, e / xp.where(total > 0, total, 1), scores.dtype.type(empty))
 
 
 _MHA_PARAMS = ("in_proj_weight", "in_proj_bias", "q_proj_weight", "k_proj_weight", "v_proj_weight",
@@ -332,10 +333,11 @@ def multi_head_attention(query, key, value, params, num_heads, key_padding_mask=
     'in_proj_bias' [3E]; 'out_proj.weight' [E, E], 'out_proj.bias' [E]); add_bias_kv is
     refused. Masks follow nn.MultiheadAttention: key_padding_mask [N, S] and attn_mask [L, S]
     or [N * num_heads, L, S], boolean True = NOT attended, or float (added). is_causal
-    without attn_mask applies the causal mask; with one, attn_mask is used (torch's hint).
-    need_weights returns the softmax weights [N, L, S] (averaged over heads) or
-    [N, H, L, S] through a separate path that materialises them; otherwise the weights are
-    never formed. dropout_p / generator: the dropout of scaled_dot_product_attention
+    without attn_mask applies the causal mask (torch raises instead); with one, attn_mask is
+    used (torch's hint). need_weights returns the softmax weights [N, L, S] (averaged over
+    heads) or [N, H, L, S] through a separate path that materialises them; otherwise the
+    weights are never formed. A query whose keys are all masked gives what torch gives:
+    attention 0 (output = out_proj.bias) without weights, NaN weights and output with them. dropout_p / generator: the dropout of scaled_dot_product_attention
     (nn.MultiheadAttention's dropout in training mode). Projections run on ops.gemm, the
     attention on scaled_dot_product_attention's kernel, heads read and written in place.
 
@@ -438,7 +440,7 @@ def multi_head_attention(query, key, value, params, num_heads, key_padding_mask=
             scores = scores + bias4
         if causal:
             scores = xp.where(xp.tril(xp.ones((L, S), bool)), scores, dtype.type(-np.inf))
-        w = _softmax_rows(xp, scores)
+        w = _softmax_rows(xp, scores, empty=np.nan)  # torch: NaN weights (and output) for a fully masked row
         if p > 0:
             w = xp.where(dropout_keep(xp, seed, w.shape, p), w / dtype.type(1 - p), dtype.type(0)) if p < 1 else w * 0
         out_heads[...] = w @ vh

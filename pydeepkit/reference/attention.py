@@ -24,15 +24,16 @@ def _bias(mask, true_means_keep=True):
     return mask.astype(np.float64)
 
 
-def _softmax(scores):
-    """Row softmax; rows of only -inf give 0 (torch 2.14's CPU attention)."""
+def _softmax(scores, empty=0.0):
+    """Row softmax; rows of only -inf give ``empty`` (0: torch 2.14's CPU attention; NaN: its
+    MultiheadAttention weights path)."""
     m = scores.max(axis=-1, keepdims=True) if scores.shape[-1] else np.zeros(scores.shape[:-1] + (1,))
     m = np.where(np.isneginf(m), 0.0, m)
     e = np.exp(scores - m)
     total = e.sum(axis=-1, keepdims=True)
     with np.errstate(invalid="ignore", divide="ignore"):
         lse = np.where(total > 0, np.log(total) + m, -np.inf)[..., 0]
-        return np.where(total > 0, e / np.where(total > 0, total, 1.0), 0.0), lse
+        return np.where(total > 0, e / np.where(total > 0, total, 1.0), empty), lse
 
 
 def _weights(query, key, attn_mask, is_causal, scale, true_means_keep=True):
@@ -95,7 +96,7 @@ def multi_head_attention(query, key, value, params, num_heads, key_padding_mask=
         kp = _bias(key_padding_mask, true_means_keep=False)
         kp = kp[None] if kp.ndim == 1 else kp
         bias = bias + kp[:, None, None, :]
-    w, _ = _softmax(qh @ np.swapaxes(kh, -1, -2) / math.sqrt(hd) + bias)
+    w, _ = _softmax(qh @ np.swapaxes(kh, -1, -2) / math.sqrt(hd) + bias, np.nan if need_weights else 0.0)
     o = (w @ vh).transpose(2, 0, 1, 3).reshape(L, N, E)
     out = o @ P["out_proj.weight"].T + P.get("out_proj.bias", 0.0)
     if unbatched:
