@@ -20,6 +20,7 @@ import numpy as np
 from .bench import _devices
 from .bench import boxes as _box_inputs
 from .bench import roi as _roi_inputs
+from .bench import attention as _attention_inputs
 from .bench._registry import flatten_outputs
 from .bench._table import fmt_shape, format_table, shorten
 from .bench._timing import quick_time
@@ -37,7 +38,8 @@ class Case:
     (M, K, N): a [M, K], b [K, N] and bias [N] in [-1, 1)), "weights" (x of ``shape``
     then one array per shape in ``weights``, e.g. a convolution's weight and bias) or "boxes"
     (the op's boxes, scores, ... from pydeepkit.bench.boxes.make_inputs) or "roi" (a feature map and
-    rois, shape (N, C, H, W, K), from pydeepkit.bench.roi.make_inputs).
+    rois, shape (N, C, H, W, K), from pydeepkit.bench.roi.make_inputs) or "attention" (the op's
+    query, key, value, ... from pydeepkit.bench.attention.make_inputs).
     rtol, atol: tolerance against the reference (float32).
     """
 
@@ -127,6 +129,11 @@ CASES = (
     Case("roi_align", (2, 4, 12, 14, 30), dict(output_size=(3, 5), spatial_scale=1 / 16), "roi"),
     Case("roi_pool", (2, 4, 12, 14, 30), dict(output_size=7, spatial_scale=1 / 16), "roi"),
     Case("multi_scale_roi_align", (2, 4, 12, 14, 30), dict(output_size=7, sampling_ratio=2, scales=(1 / 16,)), "roi"),
+    Case("scaled_dot_product_attention", (2, 3, 37, 45, 20, 13), {}, "attention"),
+    Case("scaled_dot_product_attention", (2, 3, 70, 33, 16, 16), dict(is_causal=True), "attention"),
+    Case("scaled_dot_product_attention", (1, 2, 9, 40, 64, 64), dict(scale=0.3), "attention"),
+    Case("additive_attention", (3, 11, 8, 10), {}, "attention"),
+    Case("dot_attention", (3, 11, 8), dict(scale=0.5), "attention"),
 )
 
 
@@ -140,6 +147,8 @@ def make_inputs(case: Case, reference, seed: int = 0) -> tuple:
         return _box_inputs.make_inputs(case.op, case.shape, rng)
     if case.inputs == "roi":
         return _roi_inputs.make_inputs(case.op, case.shape, rng)
+    if case.inputs == "attention":
+        return _attention_inputs.make_inputs(case.op, case.shape, rng)
     if case.inputs == "gemm":
         m, k, n = case.shape
         return tuple(rng.uniform(-1.0, 1.0, size=s).astype(np.float32) for s in ((m, k), (k, n), (n,)))

@@ -29,9 +29,17 @@ int64_t batch_count(const AttentionParams& p) {
   return n;
 }
 
-int64_t thread_count(int64_t jobs) {
+// Threads for `jobs` query blocks of `flops` work in all: at least kMinFlopsPerThread each (~50 us),
+// so that a small call does not pay a parallel region, whose end waits for the slowest thread
+// (on a loaded machine, a whole time slice).
+constexpr double kMinFlopsPerThread = 4e6;
+
+int64_t thread_count(const AttentionParams& p, int64_t jobs) {
 #ifdef _OPENMP
-  return std::max<int64_t>(1, std::min<int64_t>(jobs, omp_get_max_threads()));
+  const double flops = 2.0 * static_cast<double>(batch_count(p)) * static_cast<double>(p.L) *
+                       static_cast<double>(p.S) * static_cast<double>(p.E + p.Ev);
+  const int64_t by_work = static_cast<int64_t>(flops / kMinFlopsPerThread);
+  return std::max<int64_t>(1, std::min<int64_t>({jobs, static_cast<int64_t>(omp_get_max_threads()), by_work}));
 #else
   return 1;
 #endif
@@ -40,7 +48,7 @@ int64_t thread_count(int64_t jobs) {
 template <class T>
 void attention_cpu(const AttentionParams& p, const T* q, const T* k, const T* v, const T* bias, T* out, T* lse) {
   const int64_t batches = batch_count(p), blocks = (p.L + kAttentionBlockM - 1) / kAttentionBlockM;
-  const int64_t jobs = batches * blocks, threads = thread_count(jobs);
+  const int64_t jobs = batches * blocks, threads = thread_count(p, jobs);
   const int64_t per_thread = round_to_lines(attention_cpu_tile_elements(p.E, p.Ev), sizeof(T));
   AlignedBuffer tiles = aligned_buffer(threads * per_thread, sizeof(T));
   PDK_CHECK(tiles, "scaled_dot_product_attention: out of memory for ", threads, " x ", per_thread,
@@ -103,7 +111,7 @@ int64_t attention_workspace_bytes(const AttentionParams& p, DType dtype) {
   check_attention_params(p, "scaled_dot_product_attention");
   const int64_t size = dtype == DType::float64 ? 8 : 4;
   const int64_t blocks = (p.L + kAttentionBlockM - 1) / kAttentionBlockM;
-  return thread_count(batch_count(p) * blocks) * round_to_lines(attention_cpu_tile_elements(p.E, p.Ev), size) * size;
+  return thread_count(p, batch_count(p) * blocks) * round_to_lines(attention_cpu_tile_elements(p.E, p.Ev), size) * size;
 }
 
 }  // namespace pdk::cpu
