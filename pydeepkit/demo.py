@@ -134,6 +134,7 @@ CASES = (
     Case("scaled_dot_product_attention", (1, 2, 9, 40, 64, 64), dict(scale=0.3), "attention"),
     Case("additive_attention", (3, 11, 8, 10), {}, "attention"),
     Case("dot_attention", (3, 11, 8), dict(scale=0.5), "attention"),
+    Case("multi_head_attention", (2, 9, 16), dict(num_heads=4, batch_first=True, need_weights=True), "attention"),
 )
 
 
@@ -148,7 +149,8 @@ def make_inputs(case: Case, reference, seed: int = 0) -> tuple:
     if case.inputs == "roi":
         return _roi_inputs.make_inputs(case.op, case.shape, rng)
     if case.inputs == "attention":
-        return _attention_inputs.make_inputs(case.op, case.shape, rng)
+        op = case.op + (" params" if case.op == "multi_head_attention" else "")
+        return _attention_inputs.make_inputs(op, case.shape, rng)
     if case.inputs == "gemm":
         m, k, n = case.shape
         return tuple(rng.uniform(-1.0, 1.0, size=s).astype(np.float32) for s in ((m, k), (k, n), (n,)))
@@ -210,7 +212,8 @@ _TORCH_EQUIVALENTS = {"global_avg_pool": _global_torch("mean"), "global_max_pool
                       "separable_conv2d": _separable_torch,
                       **{f"conv{n}d": _conv_torch(f"conv{n}d") for n in (1, 2, 3)},
                       **{f"conv_transpose{n}d": _conv_torch(f"conv_transpose{n}d") for n in (1, 2, 3)},
-                      **_box_inputs.TORCH_EQUIVALENTS, **_roi_inputs.TORCH_EQUIVALENTS}
+                      **_box_inputs.TORCH_EQUIVALENTS, **_roi_inputs.TORCH_EQUIVALENTS,
+                      **_attention_inputs.TORCH_EQUIVALENTS}
 
 
 def torch_function(op: str):
@@ -287,11 +290,16 @@ class Result:
     torch_s: float | None = None
 
 
+def _each(convert, value):
+    """convert(value), or a dict of converted values (a parameter dict such as a state_dict)."""
+    return {k: convert(v) for k, v in value.items()} if isinstance(value, dict) else convert(value)
+
+
 def run_case(case: Case, device: _devices.Device, inputs: tuple, expected) -> Result:
     """Runs ``case`` on ``device``'s backend, checks it against ``expected`` and times it."""
     from . import ops
     fn = getattr(ops, case.op)
-    ours_in = [device.ours_input(a) for a in inputs]
+    ours_in = [_each(device.ours_input, a) for a in inputs]
 
     def call():
         return fn(*ours_in, **case.kwargs, backend=device.backend)
@@ -321,7 +329,7 @@ def _torch_time(case: Case, device: _devices.Device, inputs: tuple) -> float | N
     if fn is None:
         return None
     try:
-        tensors = [device.torch_input(a) for a in inputs]
+        tensors = [_each(device.torch_input, a) for a in inputs]
         with device.torch.no_grad():
             fn(*tensors, **case.kwargs)  # torch builds its kernels for a new shape on the first call
             time.sleep(_SETTLE)

@@ -22,6 +22,13 @@ PDK_HD T attention_base(T m) {
   return m == -INFINITY ? T(0) : m;
 }
 
+// Batch elements of a call (the product of its batch dims).
+PDK_HD int64_t attention_batch_count(const AttentionParams& p) {
+  int64_t n = 1;
+  for (int d = 0; d < kAttentionBatchDims; ++d) n *= p.batch[d];
+  return n;
+}
+
 // Flat batch index -> element offset of a tensor with batch strides `stride` (dims of sizes `size`,
 // last dim fastest).
 PDK_HD int64_t attention_batch_offset(int64_t flat, const int64_t* size, const int64_t* stride) {

@@ -23,12 +23,6 @@ void run_block(const AttentionBlock<T>& job, T* tiles) {
   PDK_ISA_DISPATCH(attention_block, job, tiles);
 }
 
-int64_t batch_count(const AttentionParams& p) {
-  int64_t n = 1;
-  for (int d = 0; d < kAttentionBatchDims; ++d) n *= p.batch[d];
-  return n;
-}
-
 // Threads for `jobs` query blocks of `flops` work in all: at least kMinFlopsPerThread each (~50 us),
 // so that a small call does not pay a parallel region, whose end waits for the slowest thread
 // (on a loaded machine, a whole time slice).
@@ -36,7 +30,7 @@ constexpr double kMinFlopsPerThread = 4e6;
 
 int64_t thread_count(const AttentionParams& p, int64_t jobs) {
 #ifdef _OPENMP
-  const double flops = 2.0 * static_cast<double>(batch_count(p)) * static_cast<double>(p.L) *
+  const double flops = 2.0 * static_cast<double>(attention_batch_count(p)) * static_cast<double>(p.L) *
                        static_cast<double>(p.S) * static_cast<double>(p.E + p.Ev);
   const int64_t by_work = static_cast<int64_t>(flops / kMinFlopsPerThread);
   return std::max<int64_t>(1, std::min<int64_t>({jobs, static_cast<int64_t>(omp_get_max_threads()), by_work}));
@@ -47,7 +41,7 @@ int64_t thread_count(const AttentionParams& p, int64_t jobs) {
 
 template <class T>
 void attention_cpu(const AttentionParams& p, const T* q, const T* k, const T* v, const T* bias, T* out, T* lse) {
-  const int64_t batches = batch_count(p), blocks = (p.L + kAttentionBlockM - 1) / kAttentionBlockM;
+  const int64_t batches = attention_batch_count(p), blocks = (p.L + kAttentionBlockM - 1) / kAttentionBlockM;
   const int64_t jobs = batches * blocks, threads = thread_count(p, jobs);
   const int64_t per_thread = round_to_lines(attention_cpu_tile_elements(p.E, p.Ev), sizeof(T));
   AlignedBuffer tiles = aligned_buffer(threads * per_thread, sizeof(T));
@@ -99,7 +93,7 @@ void attention_cpu(const AttentionParams& p, const T* q, const T* k, const T* v,
 void attention_forward(const AttentionParams& p, std::uintptr_t q, std::uintptr_t k, std::uintptr_t v,
                        std::uintptr_t bias, std::uintptr_t out, std::uintptr_t lse, DType dtype, std::uintptr_t) {
   check_attention_params(p, "scaled_dot_product_attention");
-  if (batch_count(p) == 0 || p.L == 0) return;
+  if (attention_batch_count(p) == 0 || p.L == 0) return;
   PDK_DISPATCH_FLOATING(dtype, "scaled_dot_product_attention", [&] {
     attention_cpu(p, reinterpret_cast<const scalar_t*>(q), reinterpret_cast<const scalar_t*>(k),
                   reinterpret_cast<const scalar_t*>(v), reinterpret_cast<const scalar_t*>(bias),
@@ -111,7 +105,7 @@ int64_t attention_workspace_bytes(const AttentionParams& p, DType dtype) {
   check_attention_params(p, "scaled_dot_product_attention");
   const int64_t size = dtype == DType::float64 ? 8 : 4;
   const int64_t blocks = (p.L + kAttentionBlockM - 1) / kAttentionBlockM;
-  return thread_count(p, batch_count(p) * blocks) * round_to_lines(attention_cpu_tile_elements(p.E, p.Ev), size) * size;
+  return thread_count(p, attention_batch_count(p) * blocks) * round_to_lines(attention_cpu_tile_elements(p.E, p.Ev), size) * size;
 }
 
 }  // namespace pdk::cpu

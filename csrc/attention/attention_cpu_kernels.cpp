@@ -33,17 +33,18 @@ constexpr int kNR = kVectorBytes == 64 ? 4 : 2;
 template <class T>
 struct VecOf {
   typedef T type __attribute__((vector_size(kVectorBytes)));
+  typedef T unaligned __attribute__((vector_size(kVectorBytes), aligned(sizeof(T))));
 };
 
+// Unaligned vector access through an under-aligned vector type (not memcpy, which takes the
+// address of the register tile's accumulators and sends them through the stack).
 template <class V, class T>
 V load(const T* p) {
-  V v;
-  std::memcpy(&v, p, sizeof v);
-  return v;
+  return *reinterpret_cast<const typename VecOf<T>::unaligned*>(p);
 }
 template <class V, class T>
 void store(T* p, const V& v) {
-  std::memcpy(p, &v, sizeof v);
+  *reinterpret_cast<typename VecOf<T>::unaligned*>(p) = v;
 }
 
 int64_t round_up(int64_t n, int64_t m) { return (n + m - 1) / m * m; }

@@ -181,12 +181,6 @@ void launch(const AttentionParams& p, const float* q, const float* k, const floa
    static_cast<float>(1.0 / (1.0 - p.dropout_p)));
 }
 
-int64_t batch_count(const AttentionParams& p) {
-  int64_t n = 1;
-  for (int d = 0; d < kAttentionBatchDims; ++d) n *= p.batch[d];
-  return n;
-}
-
 }  // namespace
 
 void attention_forward(const AttentionParams& p, std::uintptr_t q, std::uintptr_t k, std::uintptr_t v,
@@ -197,7 +191,7 @@ void attention_forward(const AttentionParams& p, std::uintptr_t q, std::uintptr_
   PDK_CHECK(dtype == DType::float32, what, ": the CUDA kernel takes float32, got ", dtype_name(dtype));
   PDK_CHECK(p.E <= kMaxHeadDim && p.Ev <= kMaxHeadDim, what, ": the CUDA kernel takes head dims up to ",
             kMaxHeadDim, ", got E=", p.E, " Ev=", p.Ev);
-  const int64_t batches = batch_count(p);
+  const int64_t batches = attention_batch_count(p);
   if (batches == 0 || p.L == 0) return;
   const auto* qp = reinterpret_cast<const float*>(q);
   const auto* kp = reinterpret_cast<const float*>(k);

@@ -16,13 +16,16 @@ from ._registry import Entry
 def make_inputs(op: str, shape: tuple, rng: np.random.Generator) -> tuple:
     """SDPA: shape (B, H, L, S, E, Ev) -> query, key, value. multi_head_attention: shape
     (N, L, E) -> x, in_proj_weight, in_proj_bias, out_proj.weight, out_proj.bias (torch's
-    init scale). additive_attention: (B, S, D, A) -> query, keys, values, w_query, w_keys, v.
+    init scale); "multi_head_attention params": (N, L, E) -> x, x, x and those as a state_dict. additive_attention: (B, S, D, A) -> query, keys, values, w_query, w_keys, v.
     dot_attention: (B, S, D) -> query, keys, values."""
     def u(*s, scale=1.0):
         return (rng.uniform(-1, 1, s) * scale).astype(np.float32)
     if op == "scaled_dot_product_attention":
         B, H, L, S, E, Ev = shape
         return u(B, H, L, E), u(B, H, S, E), u(B, H, S, Ev)
+    if op == "multi_head_attention params":
+        x, *weights = make_inputs("multi_head_attention", shape, rng)
+        return x, x, x, mha_params(*weights)
     if op == "multi_head_attention":
         N, L, E = shape
         bound = (6.0 / (4 * E)) ** 0.5
@@ -62,15 +65,31 @@ def _mha_ours(x, w_in, b_in, w_out, b_out, backend=None):
 _MODULES: dict = {}
 
 
-def _mha_torch(x, w_in, b_in, w_out, b_out):
+def torch_module(params: dict, embed_dim: int, num_heads: int, kdim: int, vdim: int, batch_first: bool):
+    """nn.MultiheadAttention (eval) loaded with ``params`` (torch tensors), cached for the last params seen."""
     import torch
-    key = id(w_in)
-    if key not in _MODULES:  # one module per input set, loaded with its weights
-        mha = torch.nn.MultiheadAttention(x.shape[-1], 8, batch_first=True).eval()
-        mha.load_state_dict(mha_params(w_in, b_in, w_out, b_out))
+    key = (id(params.get("in_proj_weight", params.get("q_proj_weight"))), num_heads, batch_first)
+    if key not in _MODULES:
+        dtype = next(iter(params.values())).dtype
+        mha = torch.nn.MultiheadAttention(embed_dim, num_heads, bias="in_proj_bias" in params, kdim=kdim, vdim=vdim,
+                                          batch_first=batch_first, dtype=dtype).eval()
+        mha.load_state_dict(params)
         _MODULES.clear()
-        _MODULES[key] = (w_in, mha)
-    return _MODULES[key][1](x, x, x, need_weights=False)[0]
+        _MODULES[key] = (params, mha)  # params kept alive: their ids stay theirs
+    return _MODULES[key][1]
+
+
+def _mha_torch(x, w_in, b_in, w_out, b_out):
+    mha = torch_module(mha_params(w_in, b_in, w_out, b_out), x.shape[-1], 8, x.shape[-1], x.shape[-1], True)
+    return mha(x, x, x, need_weights=False)[0]
+
+
+def _torch_multi_head_attention(query, key, value, params, num_heads, batch_first=False, **kwargs):
+    mha = torch_module(params, query.shape[-1], num_heads, key.shape[-1], value.shape[-1], batch_first)
+    return mha(query, key, value, **kwargs)
+
+
+TORCH_EQUIVALENTS = {"multi_head_attention": _torch_multi_head_attention}
 
 
 def _sdpa_flops(causal):

@@ -35,8 +35,7 @@ import numpy as np
 from .. import _backend
 from .gemm import gemm
 
-__all__ = ["scaled_dot_product_attention", "multi_head_attention", "additive_attention", "dot_attention",
-           "attention_workspace_bytes"]
+__all__ = ["scaled_dot_product_attention", "multi_head_attention", "additive_attention", "dot_attention"]
 
 _BATCH_DIMS = 4  # pdk::kAttentionBatchDims
 _CUDA_MAX_HEAD_DIM = 128  # the CUDA kernel's register and shared-memory tiles
@@ -233,7 +232,7 @@ def scaled_dot_product_attention(query, key, value, attn_mask=None, dropout_p=0.
     backward pass. Fully masked rows give 0 (torch 2.14's CPU result).
 
     Memory: the kernels hold O(L * Ev) outputs plus per-thread (CPU) or per-block (CUDA)
-    tiles, never [L, S] scores (``attention_workspace_bytes`` reports the CPU tiles).
+    tiles, never [L, S] scores (``ops.attention.attention_workspace_bytes`` reports the CPU tiles).
 
     Example:
         >>> q = np.eye(2, 4, dtype=np.float32)[None]; v = np.arange(8, dtype=np.float32).reshape(1, 2, 4)
@@ -262,7 +261,7 @@ def attention_workspace_bytes(L, S, E, Ev=None, batch=1, dtype=np.float32):
     tiles: independent of L and S, the point of the flash-style kernel).
 
     Example:
-        >>> pydeepkit.ops.attention_workspace_bytes(16384, 16384, 64) < 2 ** 21
+        >>> pydeepkit.ops.attention.attention_workspace_bytes(16384, 16384, 64) < 2 ** 21
         True
     """
     from .. import _ext
