@@ -8,6 +8,7 @@ set(PDK_COMMON_SOURCES
   csrc/nms/nms_check.cpp
   csrc/roi/roi_check.cpp
   csrc/rnn/rnn_check.cpp
+  csrc/attention/attention_check.cpp
 )
 # pybind11 bindings; PDK_BACKEND_CPU / PDK_BACKEND_CUDA select which entry points they bind.
 set(PDK_BINDING_SOURCES
@@ -18,6 +19,7 @@ set(PDK_BINDING_SOURCES
   csrc/bindings/nms_bindings.cpp
   csrc/bindings/roi_bindings.cpp
   csrc/bindings/rnn_bindings.cpp
+  csrc/bindings/attention_bindings.cpp
 )
 # Bindings only the CUDA-model modules (_C_cuda, _C_emu) have.
 set(PDK_CUDA_BINDING_SOURCES
@@ -32,6 +34,7 @@ set(PDK_CPU_SOURCES
   csrc/nms/nms_cpu.cpp
   csrc/roi/roi_cpu.cpp
   csrc/rnn/rnn_cpu.cpp
+  csrc/attention/attention_cpu.cpp
 )
 # CPU kernels compiled once per instruction set (see CMakeLists.txt).
 set(PDK_CPU_ISA_SOURCES
@@ -42,6 +45,7 @@ set(PDK_CPU_ISA_SOURCES
   csrc/nms/nms_cpu_kernels.cpp
   csrc/roi/roi_cpu_kernels.cpp
   csrc/rnn/rnn_cpu_kernels.cpp
+  csrc/attention/attention_cpu_kernels.cpp
 )
 # CUDA sources: nvcc for _C_cuda, the host compiler + emulator for _C_emu.
 set(PDK_CUDA_SOURCES
@@ -51,6 +55,7 @@ set(PDK_CUDA_SOURCES
   csrc/nms/nms_cuda.cu
   csrc/roi/roi_cuda.cu
   csrc/rnn/rnn_cuda.cu
+  csrc/attention/attention_cuda.cu
   csrc/emu/selftest/emu_selftest.cu
 )
 # Emulator runtime sources (_C_emu only); empty: the emulator is header-only (csrc/emu/cuda_emu.h).

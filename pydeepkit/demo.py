@@ -21,6 +21,7 @@ from .bench import _devices
 from .bench import boxes as _box_inputs
 from .bench import roi as _roi_inputs
 from .bench import rnn as _rnn_inputs
+from .bench import attention as _attention_inputs
 from .bench._registry import flatten_outputs
 from .bench._table import fmt_shape, format_table, shorten
 from .bench._timing import quick_time
@@ -40,7 +41,8 @@ class Case:
     (the op's boxes, scores, ... from pydeepkit.bench.boxes.make_inputs) or "roi" (a feature map and
     rois, shape (N, C, H, W, K), from pydeepkit.bench.roi.make_inputs) or "rnn" (cells: x, states and
     weights for shape (B, I, H); sequences: x and a state_dict for shape (T, B, I, H) and the
-    case's kwargs, from pydeepkit.bench.rnn.demo_inputs).
+    case's kwargs, from pydeepkit.bench.rnn.demo_inputs) or "attention" (the op's
+    query, key, value, ... from pydeepkit.bench.attention.make_inputs).
     rtol, atol: tolerance against the reference (float32).
     """
 
@@ -138,6 +140,12 @@ CASES = (
     Case("lstm", (7, 3, 10, 16), dict(proj_size=8, batch_first=True), "rnn", rtol=1e-4),
     Case("gru", (7, 3, 10, 16), dict(bidirectional=True), "rnn", rtol=1e-4),
     Case("rnn", (7, 3, 10, 16), dict(mode="rnn_relu", num_layers=2), "rnn", rtol=1e-4),
+    Case("scaled_dot_product_attention", (2, 3, 37, 45, 20, 13), {}, "attention"),
+    Case("scaled_dot_product_attention", (2, 3, 70, 33, 16, 16), dict(is_causal=True), "attention"),
+    Case("scaled_dot_product_attention", (1, 2, 9, 40, 64, 64), dict(scale=0.3), "attention"),
+    Case("additive_attention", (3, 11, 8, 10), {}, "attention"),
+    Case("dot_attention", (3, 11, 8), dict(scale=0.5), "attention"),
+    Case("multi_head_attention", (2, 9, 16), dict(num_heads=4, batch_first=True, need_weights=True), "attention"),
 )
 
 
@@ -153,6 +161,9 @@ def make_inputs(case: Case, reference, seed: int = 0) -> tuple:
         return _roi_inputs.make_inputs(case.op, case.shape, rng)
     if case.inputs == "rnn":
         return _rnn_inputs.demo_inputs(case.op, case.shape, case.kwargs, rng)
+    if case.inputs == "attention":
+        op = case.op + (" params" if case.op == "multi_head_attention" else "")
+        return _attention_inputs.make_inputs(op, case.shape, rng)
     if case.inputs == "gemm":
         m, k, n = case.shape
         return tuple(rng.uniform(-1.0, 1.0, size=s).astype(np.float32) for s in ((m, k), (k, n), (n,)))
@@ -215,7 +226,7 @@ _TORCH_EQUIVALENTS = {"global_avg_pool": _global_torch("mean"), "global_max_pool
                       **{f"conv{n}d": _conv_torch(f"conv{n}d") for n in (1, 2, 3)},
                       **{f"conv_transpose{n}d": _conv_torch(f"conv_transpose{n}d") for n in (1, 2, 3)},
                       **_box_inputs.TORCH_EQUIVALENTS, **_roi_inputs.TORCH_EQUIVALENTS,
-                      **_rnn_inputs.TORCH_EQUIVALENTS}
+                      **_rnn_inputs.TORCH_EQUIVALENTS, **_attention_inputs.TORCH_EQUIVALENTS}
 
 
 def torch_function(op: str):
@@ -315,7 +326,7 @@ def run_case(case: Case, device: _devices.Device, inputs: tuple, expected) -> Re
 
 
 def _convert(convert, a):
-    """``convert`` applied to an input array, or to each array of a params mapping (the RNN ops)."""
+    """``convert`` applied to an input array, or to each array of a params mapping (RNN, attention)."""
     return {k: convert(v) for k, v in a.items()} if isinstance(a, dict) else convert(a)
 
 

@@ -22,5 +22,6 @@ void register_conv(pybind11::module_& m);
 void register_nms(pybind11::module_& m);
 void register_roi(pybind11::module_& m);
 void register_rnn(pybind11::module_& m);
+void register_attention(pybind11::module_& m);
 void register_emu_selftest(pybind11::module_& m);  // _C_cuda and _C_emu only
 }  // namespace pdk::bind

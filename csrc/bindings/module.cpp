@@ -69,6 +69,7 @@ PYBIND11_MODULE(PDK_MODULE_NAME, m) {
   pdk::bind::register_nms(m);
   pdk::bind::register_roi(m);
   pdk::bind::register_rnn(m);
+  pdk::bind::register_attention(m);
 #if PDK_BACKEND_CUDA
   pdk::bind::register_emu_selftest(m);
 #endif

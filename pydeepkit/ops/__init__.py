@@ -11,5 +11,7 @@ from .roi import *  # noqa: F401,F403
 from .roi import __all__ as _roi_all
 from .rnn import *  # noqa: F401,F403
 from .rnn import __all__ as _rnn_all
+from .attention import *  # noqa: F401,F403
+from .attention import __all__ as _attention_all
 
-__all__ = [*_pool_all, *_gemm_all, *_conv_all, *_boxes_all, *_roi_all, *_rnn_all]
+__all__ = [*_pool_all, *_gemm_all, *_conv_all, *_boxes_all, *_roi_all, *_rnn_all, *_attention_all]
