@@ -11,3 +11,13 @@ from .ops import *  # noqa: F401,F403
 
 __version__ = "0.1.0"
 __all__ = ["ops", "info", "BackendUnavailable", "__version__", *ops.__all__]
+
+from . import nn  # noqa: E402
+
+__all__ += ["nn"]
+from . import models, weights  # noqa: E402
+
+__all__ += ["models", "weights"]
+from .summary import summary  # noqa: E402
+
+__all__ += ["summary"]

@@ -14,3 +14,12 @@ from .conv import (conv1d, conv2d, conv3d, conv_transpose1d, conv_transpose2d,  
                    conv_transpose3d, separable_conv2d)
 
 __all__ = ["pool", "gemm", "conv", "boxes", "roi"] + list(pool.__all__) + list(boxes.__all__) + list(roi.__all__) + [n for n in conv.__all__ if n[-2:] == "2d" or n[-1] == "d"]
+from . import activation, norm, linear, upsample, embedding  # noqa: E402
+from .activation import *  # noqa: F401,F403,E402
+from .norm import *  # noqa: F401,F403,E402
+from .linear import linear  # noqa: F401,E402
+from .upsample import interpolate, upsample  # noqa: F401,E402
+from .embedding import embedding  # noqa: F401,E402
+
+__all__ += ["activation", "norm", "linear", "upsample", "embedding", *activation.__all__, *norm.__all__,
+            "interpolate"]
