@@ -10,4 +10,7 @@ from ._info import info
 from .ops import *  # noqa: F401,F403
 
 __version__ = "0.1.0"
-__all__ = ["ops", "info", "BackendUnavailable", "__version__", *ops.__all__]
+__all__ = ["ops", "nn", "models", "weights", "summary", "info", "BackendUnavailable", "__version__", *ops.__all__]
+
+from . import models, nn, weights  # noqa: E402  (nn and models build on ops)
+from .summary import summary  # noqa: E402

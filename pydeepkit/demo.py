@@ -42,7 +42,9 @@ class Case:
     rois, shape (N, C, H, W, K), from pydeepkit.bench.roi.make_inputs) or "rnn" (cells: x, states and
     weights for shape (B, I, H); sequences: x and a state_dict for shape (T, B, I, H) and the
     case's kwargs, from pydeepkit.bench.rnn.demo_inputs) or "attention" (the op's
-    query, key, value, ... from pydeepkit.bench.attention.make_inputs).
+    query, key, value, ... from pydeepkit.bench.attention.make_inputs), "norm" (x then running
+    mean, running variance in [0.5, 1.5), weight and bias of the ``weights`` shapes) or "indices"
+    (int64 indices [3, 7] into a float table of ``shape``).
     rtol, atol: tolerance against the reference (float32).
     """
 
@@ -146,6 +148,19 @@ CASES = (
     Case("additive_attention", (3, 11, 8, 10), {}, "attention"),
     Case("dot_attention", (3, 11, 8), dict(scale=0.5), "attention"),
     Case("multi_head_attention", (2, 9, 16), dict(num_heads=4, batch_first=True, need_weights=True), "attention"),
+    *(Case(op, (2, 5, 7, 6)) for op in ("relu", "relu6", "sigmoid", "tanh", "gelu")),
+    Case("leaky_relu", (2, 5, 7, 6), dict(negative_slope=0.2)),
+    Case("softmax", (4, 1000), dict(dim=1)),
+    Case("log_softmax", (4, 1000), dict(dim=-1)),
+    Case("maxout", (2, 6, 5, 5), dict(pool_size=3)),
+    Case("dropout", (2, 6, 5), dict(p=0.5, training=False)),
+    Case("batch_norm", (2, 8, 9, 7), dict(eps=1e-3), "norm", ((8,),) * 4),
+    Case("layer_norm", (2, 5, 16), dict(normalized_shape=(16,))),
+    Case("local_response_norm", (2, 8, 6, 6), dict(size=5, alpha=1e-2, beta=0.75, k=2.0)),
+    Case("linear", (3, 5, 67), dict(activation="relu"), "weights", ((33, 67), (33,)), 1e-4, 1e-5),
+    Case("interpolate", (2, 3, 5, 7), dict(size=(9, 11), mode="bilinear", align_corners=False)),
+    Case("upsample", (2, 3, 5, 7), dict(scale_factor=2, mode="nearest")),
+    Case("embedding", (10, 4), {}, "indices"),
 )
 
 
@@ -169,6 +184,11 @@ def make_inputs(case: Case, reference, seed: int = 0) -> tuple:
         return tuple(rng.uniform(-1.0, 1.0, size=s).astype(np.float32) for s in ((m, k), (k, n), (n,)))
     if case.inputs == "weights":
         return tuple(rng.uniform(-1.0, 1.0, size=s).astype(np.float32) for s in (case.shape, *case.weights))
+    if case.inputs == "norm":  # x, running mean, running variance (positive), weight, bias
+        x, mean, var, w, b = (rng.uniform(-1.0, 1.0, size=s).astype(np.float32) for s in (case.shape, *case.weights))
+        return x, mean, np.abs(var) + np.float32(0.5), w, b
+    if case.inputs == "indices":  # (indices of shape (3, 7), a [shape] table)
+        return rng.integers(0, case.shape[0], (3, 7)), rng.uniform(-1.0, 1.0, size=case.shape).astype(np.float32)
     low = 0.1 if case.inputs == "positive" else -1.0
     x = rng.uniform(low, 1.0, size=case.shape).astype(np.float32)
     if case.inputs != "unpool":
@@ -223,7 +243,8 @@ def _separable_torch(x, dw, pw, bias=None, stride=1, padding=0, dilation=1):
 _TORCH_EQUIVALENTS = {"global_avg_pool": _global_torch("mean"), "global_max_pool": _global_torch("amax"),
                       "spatial_pyramid_pool": _spp_torch, "gemm": _gemm_torch,
                       "separable_conv2d": _separable_torch,
-                      **{f"conv{n}d": _conv_torch(f"conv{n}d") for n in (1, 2, 3)},
+                      **{f"conv{n}d": _conv_torch(f"conv{n}d") for n in (1, 2, 3)}, "linear": _conv_torch("linear"),
+                      "upsample": lambda *a, **k: __import__("torch").nn.functional.interpolate(*a, **k),
                       **{f"conv_transpose{n}d": _conv_torch(f"conv_transpose{n}d") for n in (1, 2, 3)},
                       **_box_inputs.TORCH_EQUIVALENTS, **_roi_inputs.TORCH_EQUIVALENTS,
                       **_rnn_inputs.TORCH_EQUIVALENTS, **_attention_inputs.TORCH_EQUIVALENTS}
@@ -446,7 +467,8 @@ def run_cli(args: argparse.Namespace) -> int:
 DESCRIPTION = """\
 Runs every op (pooling: max/avg/Lp 1-3d, adaptive, unpool, global, SPP; gemm with
 its fused epilogue; convolution 1-3d: grouped, depthwise, padding modes, transposed,
-separable; detection boxes: NMS, batched and soft NMS, IoU, box utilities, anchors) on
+separable; detection boxes: NMS, batched and soft NMS, IoU, box utilities, anchors; glue ops:
+activations, softmax, batch/layer/local response norm, linear, interpolate, embedding) on
 every available backend (cpu, emu, cuda) on small deterministic inputs, checks each
 result against the numpy reference and prints op, backend, shape, max abs error,
 PASS/FAIL and ms per call (with torch's ms beside ours when torch is installed).
