@@ -10,8 +10,11 @@ from . import init
 from .init import manual_seed, skip_init
 from .layers import *  # noqa: F401,F403
 from .layers import __all__ as _layers_all
+from .recurrent import *  # noqa: F401,F403
+from .recurrent import __all__ as _recurrent_all
+from .attention import MultiheadAttention
 from .module import Module, ModuleDict, ModuleList, Parameter, Sequential, StateDictError, forward_hook
 from .fuse import fuse
 
 __all__ = ["Module", "Sequential", "ModuleList", "ModuleDict", "Parameter", "StateDictError", "forward_hook",
-           "init", "manual_seed", "skip_init", "fuse", *_layers_all]
+           "init", "manual_seed", "skip_init", "fuse", "MultiheadAttention", *_layers_all, *_recurrent_all]
