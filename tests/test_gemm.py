@@ -139,7 +139,21 @@ def test_nan_propagates(backend):
 # ---------------------------------------------------------------------------------------
 # blocking (CPU only: several cache blocks along K, M and N, thread grid, every ISA)
 # ---------------------------------------------------------------------------------------
-@pytest.mark.parametrize("isa", cpu_isas() or ["none"])
+@pytest.fixture(params=cpu_isas() or ["none"])
+def cpu_isa(request):
+    """Runs the test with the CPU kernels of each instruction set the machine has (restored after)."""
+    from pydeepkit import _ext
+    if request.param == "none":
+        pytest.skip("no CPU backend")
+    cpu = _ext.module("cpu")
+    previous = cpu.info()["simd"]
+    cpu.set_simd(request.param)
+    try:
+        yield request.param
+    finally:
+        cpu.set_simd(previous)
+
+
 @pytest.mark.parametrize("dtype", DTYPES, ids=lambda d: np.dtype(d).name)
 @pytest.mark.parametrize("M,N,K,tb", [
     (130, 150, 700, False),   # several K blocks (epilogue only after the last)
@@ -147,49 +161,30 @@ def test_nan_propagates(backend):
     (5, 9000, 30, False),     # several N blocks, M smaller than one tile
     (257, 263, 269, True),    # every edge at once
 ], ids=str)
-def test_blocking(rng, isa, M, N, K, tb, dtype):
-    from pydeepkit import _ext
-    if isa == "none":
-        pytest.skip("no CPU backend")
-    cpu = _ext.module("cpu")
-    previous = cpu.info()["simd"]
-    cpu.set_simd(isa)
-    try:
-        a, bias, res = _arrays(rng, dtype, (M, K), (N,), (M, N))
-        b = rng.uniform(-1, 1, size=(N, K) if tb else (K, N)).astype(dtype)
-        bv = b.T if tb else b
-        out = ops.gemm(a, bv, bias, "gelu", residual=res, backend="cpu")
-        check(out, a, bv, bias, res, "gelu", dtype=dtype)
-    finally:
-        cpu.set_simd(previous)
+def test_blocking(rng, cpu_isa, M, N, K, tb, dtype):
+    a, bias, res = _arrays(rng, dtype, (M, K), (N,), (M, N))
+    b = rng.uniform(-1, 1, size=(N, K) if tb else (K, N)).astype(dtype)
+    bv = b.T if tb else b
+    out = ops.gemm(a, bv, bias, "gelu", residual=res, backend="cpu")
+    check(out, a, bv, bias, res, "gelu", dtype=dtype)
 
 
-@pytest.mark.parametrize("isa", cpu_isas() or ["none"])
 @pytest.mark.parametrize("dtype", DTYPES, ids=lambda d: np.dtype(d).name)
 @pytest.mark.parametrize("M", [1, 2, 4, 5, 8, 9])
 @pytest.mark.parametrize("ta,tb", [(False, False), (False, True), (True, False), (True, True)],
                          ids=["", "bT", "aT", "aTbT"])
-def test_small_m(rng, isa, M, ta, tb, dtype):
+def test_small_m(rng, cpu_isa, M, ta, tb, dtype):
     """M <= 8 takes the unpacked small-M path (Linear at batch 1): B layouts, A layouts, K and N
     tails of every vector width (N = 70 and K = 37: not multiples of 8 or 16; N = 3000 spans
     several parallel column chunks), with the whole epilogue; M = 9 is the packed path beside it."""
-    from pydeepkit import _ext
-    if isa == "none":
-        pytest.skip("no CPU backend")
-    cpu = _ext.module("cpu")
-    previous = cpu.info()["simd"]
-    cpu.set_simd(isa)
-    try:
-        for N, K in ((70, 37), (3000, 130), (1, 1)):
-            a = rng.uniform(-1, 1, size=(K, M) if ta else (M, K)).astype(dtype)
-            b = rng.uniform(-1, 1, size=(N, K) if tb else (K, N)).astype(dtype)
-            bias, res = _arrays(rng, dtype, (N,), (M, N))
-            av, bv = (a.T if ta else a), (b.T if tb else b)
-            out = ops.gemm(av, bv, bias, "leaky_relu", negative_slope=0.1, residual=res, backend="cpu")
-            check(out, av, bv, bias, res, "leaky_relu", 0.1, dtype=dtype)
-            check(ops.gemm(av, bv, backend="cpu"), av, bv, dtype=dtype)
-    finally:
-        cpu.set_simd(previous)
+    for N, K in ((70, 37), (3000, 130), (1, 1)):
+        a = rng.uniform(-1, 1, size=(K, M) if ta else (M, K)).astype(dtype)
+        b = rng.uniform(-1, 1, size=(N, K) if tb else (K, N)).astype(dtype)
+        bias, res = _arrays(rng, dtype, (N,), (M, N))
+        av, bv = (a.T if ta else a), (b.T if tb else b)
+        out = ops.gemm(av, bv, bias, "leaky_relu", negative_slope=0.1, residual=res, backend="cpu")
+        check(out, av, bv, bias, res, "leaky_relu", 0.1, dtype=dtype)
+        check(ops.gemm(av, bv, backend="cpu"), av, bv, dtype=dtype)
 
 
 # ---------------------------------------------------------------------------------------
