@@ -66,10 +66,10 @@ def center_crop(pixels, size):
     zero-padded on both sides (the odd pixel going right/bottom), then the window starts at
     round((H - h) / 2), round((W - w) / 2) (Python's round, as torchvision).
 
-    Example:
+    Example (a 5x5 image, crop 2: the offset (5 - 2) / 2 = 1.5 rounds to 2):
         >>> pydeepkit.models.imagenet.center_crop(np.arange(25).reshape(5, 5, 1), 2)[..., 0]
-        array([[ 6,  7],
-               [11, 12]])
+        array([[12, 13],
+               [17, 18]])
     """
     th, tw = _pair(size, "size")
     h, w = pixels.shape[:2]
