@@ -69,7 +69,7 @@ def _classify(args: argparse.Namespace) -> int:
     if reason:
         return fail(f"backend {args.backend!r} cannot run here: {reason}")
     size = args.size or side
-    resize = args.resize or round(size / 0.875)  # torchvision's evaluation ratio: 224 of 256, 299 of 342
+    resize = args.resize or models.imagenet.evaluation_resize(size)
     try:
         x = models.preprocess_image(args.image, size, resize)
     except (ValueError, ImportError) as exc:

@@ -135,6 +135,10 @@ def test_classify_returns_the_top_classes_of_the_softmax():
     classes = [f"digit {i}" for i in range(10)]
     model.train()
     top = models.classify(model, photo(320, 240), topk=4, classes=classes, size=64, resize=72)
+    # without resize: the evaluation ratio, round(64 / 0.875) = 73
+    x73 = models.preprocess_image(photo(320, 240), size=64, resize=73)
+    assert [n for n, _ in models.classify(model, photo(320, 240), topk=50, size=64)] == \
+        [f"class {i}" for i in np.argsort(-softmax(model(x73)[0].astype(np.float64)))]
     assert model.training, "classify must restore the training mode"
     order = np.argsort(-probs)[:4]
     assert [name for name, _ in top] == [classes[i] for i in order]

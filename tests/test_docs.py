@@ -12,8 +12,8 @@ PUBLIC = sorted(ops.__all__) + ["info"]
 # the classification helpers of pydeepkit.models and the demo's model selection (module, name)
 MODEL_API = [("pydeepkit.models", n) for n in ("list_models", "get_model", "input_shape", "preprocess_image",
                                                "imagenet_classes", "classify")]
-MODEL_API += [("pydeepkit.models.imagenet", "resized_size"), ("pydeepkit.models.imagenet", "center_crop"),
-              ("pydeepkit.demo_models", "select_models")]
+MODEL_API += [("pydeepkit.models.imagenet", n) for n in ("resized_size", "center_crop", "evaluation_resize")]
+MODEL_API += [("pydeepkit.demo_models", "select_models")]
 
 
 def run_example(fn, name):

@@ -17,7 +17,7 @@ import os
 import numpy as np
 
 __all__ = ["IMAGENET_MEAN", "IMAGENET_STD", "preprocess_image", "imagenet_classes", "classify",
-           "resized_size", "center_crop"]
+           "resized_size", "center_crop", "evaluation_resize"]
 
 # torchvision's ImageNet statistics (transforms.Normalize of every classification weight)
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
@@ -147,10 +147,20 @@ def imagenet_classes():
     return names
 
 
-def _default_sizes(model):
+def evaluation_resize(size):
+    """The Resize side torchvision's evaluation transforms pair with a ``size`` crop: the crop is
+    87.5% of the resized image (224 of 256, Inception-v3's 299 of 342).
+
+    Example:
+        >>> pydeepkit.models.imagenet.evaluation_resize(224), pydeepkit.models.imagenet.evaluation_resize(299)
+        (256, 342)
+    """
+    return round(size / 0.875)
+
+
+def _default_size(model):
     from .inception import Inception3
-    # Inception-v3 is trained at 299 (torchvision's weights: crop 299 of 342); the others at 224 of 256
-    return (299, 342) if isinstance(model, Inception3) else (224, 256)
+    return 299 if isinstance(model, Inception3) else 224  # the resolutions torchvision's weights are trained at
 
 
 def classify(model, image, topk=5, *, classes=None, size=None, resize=None):
@@ -159,8 +169,9 @@ def classify(model, image, topk=5, *, classes=None, size=None, resize=None):
 
     model: a classifier (its output [1, K] logits), run in eval mode on its own device (its
     training mode is restored afterwards). image: a file path, a PIL image or a uint8 array
-    (preprocessed with :func:`preprocess_image` at ``size``/``resize``, by default 224/256 and
-    299/342 for Inception-v3), or an already preprocessed float array [1, 3, H, W] or [3, H, W].
+    (preprocessed with :func:`preprocess_image` at ``size``, by default 224 and 299 for
+    Inception-v3, and ``resize``, by default :func:`evaluation_resize` of size: 256 for 224), or an
+    already preprocessed float array [1, 3, H, W] or [3, H, W].
     classes: the K class names; by default ImageNet's when K == 1000, else 'class <i>'.
 
     Example:
@@ -177,8 +188,8 @@ def classify(model, image, topk=5, *, classes=None, size=None, resize=None):
             raise ValueError(f"classify: a preprocessed image must be [1, C, H, W] or [C, H, W], got shape "
                              f"{list(image.shape)}")
     else:
-        default_size, default_resize = _default_sizes(model)
-        x = preprocess_image(image, size or default_size, resize or default_resize)
+        size = size or _default_size(model)
+        x = preprocess_image(image, size, resize or evaluation_resize(size))
     from ..nn.module import to_host
     if model.device == "cuda":
         from .._backend import _cupy
