@@ -214,3 +214,10 @@ def test_classify_command_errors(resnet18_files, case):
     assert proc.returncode != 0
     assert re.search(expected, proc.stderr), proc.stderr
     assert "Traceback" not in proc.stderr
+
+
+def test_classify_command_help_and_required_options():
+    proc = run_python("-m", "pydeepkit", "classify", "--help")
+    assert proc.returncode == 0 and "--weights FILE" in proc.stdout and "--topk K" in proc.stdout
+    proc = run_python("-m", "pydeepkit", "classify", "photo.jpg", "--model", "resnet18")
+    assert proc.returncode == 2 and "the following arguments are required: --weights" in proc.stderr
