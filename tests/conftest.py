@@ -22,16 +22,24 @@ Helpers (import them with ``from conftest import ...``)
 * :func:`assert_close`: compares a result with a reference (shape, dtype, NaN
   positions; tolerances per dtype and per kind of op);
 * :func:`assert_sum_close`: compares a result of sums (GEMM, convolution) with its
-  float64 reference within the rounding of that many terms of that magnitude.
+  float64 reference within the rounding of that many terms of that magnitude;
+* :func:`run_python`: runs code (or ``-m module args``) in a fresh interpreter that
+  imports the same pydeepkit package as this process.
 """
 from __future__ import annotations
 
 import os
+import subprocess
+import sys
+from pathlib import Path
 
 import numpy as np
 import pytest
 
+import pydeepkit
 from pydeepkit import _ext
+
+PACKAGE_PARENT = str(Path(pydeepkit.__file__).resolve().parents[1])
 
 ALL_BACKENDS = ("cpu", "emu", "cuda")
 
@@ -221,3 +229,20 @@ def assert_sum_close(actual, expected, magnitude, terms: int, dtype):
         i = tuple(int(v) for v in np.argwhere(bad)[0])
         raise AssertionError(f"{int(bad.sum())} of {got.size} elements off; first at {i}: got {got[i]!r}, "
                              f"expected {expected[i]!r} (tol {tol[i]:.3g})")
+
+
+def run_python(*args, code=None, env=None, timeout=120):
+    """Runs ``python -c code`` (or ``python *args``) in a fresh interpreter with this process's
+    environment plus ``env`` (extension dir and sanitizer preload carry over) and the same
+    pydeepkit package this process imported, whether installed or a source tree.
+
+    The working directory is that package's parent: ``-c`` and ``-m`` put the working directory
+    first on sys.path, and a checkout's root would shadow the installed package with the unbuilt
+    source tree.
+    """
+    full_env = dict(os.environ)
+    full_env["PYTHONPATH"] = os.pathsep.join(filter(None, [PACKAGE_PARENT, full_env.get("PYTHONPATH")]))
+    full_env.update(env or {})
+    argv = [sys.executable, *(("-c", code) if code is not None else args)]
+    return subprocess.run(argv, capture_output=True, text=True, env=full_env, cwd=PACKAGE_PARENT,
+                          timeout=timeout)

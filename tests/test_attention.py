@@ -7,15 +7,12 @@ memory test showing the CPU path never allocates the [L, S] scores. Emulated cas
 10^4 thread-barrier events."""
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
 import textwrap
 
 import numpy as np
 import pytest
 
-from conftest import to_numpy
+from conftest import run_python, to_numpy
 from pydeepkit import ops
 from pydeepkit import reference as ref
 
@@ -208,9 +205,7 @@ def test_cpu_memory_at_long_sequences():
         assert np.isfinite(out).all()
         print((after - before) * 1024)
     """)
-    env = dict(os.environ)
-    proc = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, env=env, timeout=600,
-                          cwd=os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+    proc = run_python(code=script, timeout=600)
     assert proc.returncode == 0, proc.stderr
     grown = int(proc.stdout.split()[-1])
     assert grown < 64 * 2 ** 20, f"peak RSS grew by {grown / 2 ** 20:.1f} MiB"

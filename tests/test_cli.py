@@ -8,10 +8,6 @@ from __future__ import annotations
 import importlib.util
 import json
 import math
-import os
-import subprocess
-import sys
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -21,29 +17,20 @@ from pydeepkit import bench
 from pydeepkit.bench import _timing
 from pydeepkit.demo import CASES, compare
 
-PACKAGE_PARENT = str(Path(pydeepkit.__file__).resolve().parents[1])
+from conftest import run_python
+
 HAVE_TORCH = importlib.util.find_spec("torch") is not None
 
 
 def run_pydeepkit(*args, timeout=120):
-    env = dict(os.environ)
-    env["PYTHONPATH"] = os.pathsep.join(filter(None, [PACKAGE_PARENT, env.get("PYTHONPATH")]))
-    return subprocess.run([sys.executable, "-m", "pydeepkit", *args], capture_output=True, text=True,
-                          env=env, cwd=PACKAGE_PARENT, timeout=timeout)
-
-
-def run_python(code):
-    env = dict(os.environ)
-    env["PYTHONPATH"] = os.pathsep.join(filter(None, [PACKAGE_PARENT, env.get("PYTHONPATH")]))
-    return subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env,
-                          cwd=PACKAGE_PARENT, timeout=60)
+    return run_python("-m", "pydeepkit", *args, timeout=timeout)
 
 
 # ---------------------------------------------------------------------------------------
 # commands
 # ---------------------------------------------------------------------------------------
 def test_import_and_info_do_not_import_torch():
-    proc = run_python("import sys, pydeepkit, pydeepkit.cli, pydeepkit.bench, pydeepkit.demo\n"
+    proc = run_python(code="import sys, pydeepkit, pydeepkit.cli, pydeepkit.bench, pydeepkit.demo\n"
                       "from pydeepkit.cli import main\n"
                       "assert main(['info']) == 0\n"
                       "assert 'torch' not in sys.modules, 'torch was imported'\n"

@@ -170,11 +170,13 @@ def test_depthwise_float64(backend, rng, case):
              activation="gelu")
 
 
-def test_depthwise_nan_propagates(backend, rng):
+@pytest.mark.parametrize("activation", ["relu", "relu6"])
+def test_depthwise_nan_propagates(backend, rng, activation):
+    """torch's relu and relu6 keep NaN (the vectorised epilogues must not clamp it to 0 or 6)."""
     x = rng.standard_normal((1, 2, 8, 9)).astype(np.float32)
     x[0, 1, 3, 4] = np.nan
     x[0, 0, 0, 0] = np.inf
-    y = _run(backend, rng, x.shape, 1, (3, 3), padding=1, activation="relu", x=x)
+    y = _run(backend, rng, x.shape, 1, (3, 3), padding=1, activation=activation, x=x)
     y = np.asarray(y)
     assert np.isnan(y[0, 1, 2:5, 3:6]).all() and not np.isnan(np.delete(y[0, 1], slice(2, 5), axis=0)).any()
 

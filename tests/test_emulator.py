@@ -6,20 +6,16 @@ only when the loaded module was built in that mode (``emu_info()``); csrc/emu/RE
 from __future__ import annotations
 
 import contextlib
-import os
 import pathlib
 import re
-import subprocess
-import sys
 import textwrap
 import threading
 import time
 
 import numpy as np
 import pytest
-from conftest import required_backends
+from conftest import required_backends, run_python
 
-import pydeepkit
 from pydeepkit import _ext
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
@@ -355,24 +351,18 @@ def test_info_and_settings(emu, info):
         emu.emu_set_workers(-1)
 
 
-def run_python(code: str, **env):
-    """Runs code in a fresh interpreter with this process's environment (extension dir, sanitizer preload)
-    and the same pydeepkit package."""
-    package_parent = str(pathlib.Path(pydeepkit.__file__).resolve().parents[1])
-    full_env = dict(os.environ, PYTHONPATH=package_parent + os.pathsep + os.environ.get("PYTHONPATH", ""), **env)
+def run_emu_python(code: str, **env):
+    """Runs code in a fresh interpreter (see conftest.run_python) with ``emu`` bound to the emulator module."""
     prologue = "import numpy as np\nfrom pydeepkit import _ext\nemu = _ext.module('emu')\n"
-    # cwd: `-c` puts the working directory first on sys.path, which in a source checkout would
-    # shadow the installed package with the unbuilt source tree
-    return subprocess.run([sys.executable, "-c", prologue + textwrap.dedent(code)], env=full_env,
-                          capture_output=True, text=True, timeout=300, cwd=package_parent)
+    return run_python(code=prologue + textwrap.dedent(code), env=env, timeout=300)
 
 
 def test_environment_variables(emu, info):
-    r = run_python("print(emu.emu_info())", PDK_EMU_SCHEDULE="random:99", PDK_EMU_WORKERS="3")
+    r = run_emu_python("print(emu.emu_info())", PDK_EMU_SCHEDULE="random:99", PDK_EMU_WORKERS="3")
     assert r.returncode == 0, r.stderr
     assert "'schedule': 'random'" in r.stdout and "'seed': 99" in r.stdout
     assert f"'workers': {1 if info['asan'] else 3}" in r.stdout
-    r = run_python("emu.emu_info()", PDK_EMU_SCHEDULE="sideways")
+    r = run_emu_python("emu.emu_info()", PDK_EMU_SCHEDULE="sideways")
     assert r.returncode != 0 and "PDK_EMU_SCHEDULE" in r.stderr and "sideways" in r.stderr
 
 
@@ -415,7 +405,7 @@ def bug_line(name: str) -> int:
 
 
 def run_bug_in_subprocess(which: int, n: int = 32):
-    return run_python(f"""
+    return run_emu_python(f"""
         x = np.zeros({n} + 1, np.float32)[:{n}].copy()
         out = np.zeros(4096, np.int32)
         emu.selftest_bug({which}, {n}, x.ctypes.data, out.ctypes.data)
@@ -451,7 +441,7 @@ def test_tsan_reports_missing_syncthreads(emu, info):
 def test_tsan_is_quiet_for_correct_kernels(emu, info):
     if not info["tsan"]:
         pytest.skip("needs the TSan build of _C_emu (PYDEEPKIT_SANITIZE=thread)")
-    r = run_python("""
+    r = run_emu_python("""
         emu.emu_set_workers(2)
         a = np.ones((40, 40), np.float32)
         for mode in ("forward", "reverse", "random:3"):

@@ -7,10 +7,7 @@ runs it without the parity extras).
 """
 from __future__ import annotations
 
-import os
 import re
-import subprocess
-import sys
 import zlib
 
 import numpy as np
@@ -20,7 +17,7 @@ import pydeepkit
 import pydeepkit.ops as ops
 from pydeepkit.reference import pool as ref
 
-from conftest import assert_close, to_numpy
+from conftest import assert_close, run_python, to_numpy
 
 DTYPES = [np.float32, np.float64]
 
@@ -949,12 +946,8 @@ def test_unavailable_backend_raises(tmp_path, backend_name):
         f"    assert {backend_name!r} in str(e), str(e)\n"
         "    print('OK')\n"
     )
-    root = os.path.dirname(os.path.dirname(os.path.abspath(pydeepkit.__file__)))
-    env = dict(os.environ, PYDEEPKIT_EXTENSION_DIR=str(tmp_path),
-               PYTHONPATH=root + os.pathsep + os.environ.get("PYTHONPATH", ""))
-    env.pop("LD_PRELOAD", None)  # the sanitizer job preloads ASan: not needed for a failed import
-    proc = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=120,
-                          cwd=root)
+    # LD_PRELOAD emptied: the sanitizer job preloads ASan, not needed for a failed import
+    proc = run_python(code=code, env={"PYDEEPKIT_EXTENSION_DIR": str(tmp_path), "LD_PRELOAD": ""})
     assert proc.returncode == 0 and proc.stdout.strip() == "OK", proc.stdout + proc.stderr
 
 

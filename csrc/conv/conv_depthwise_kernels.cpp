@@ -201,17 +201,20 @@ struct Group {
 };
 
 // ---------------------------------------------------------------------------------------------
-// The epilogue for one residual/activation combination. Act: 0 none, 1 relu, 2 leaky_relu
-// (vectorised), 3 any other (apply_activation on the stored row).
+// The epilogue for one residual/activation combination.
+// Act: 0 none, 1 relu, 2 leaky_relu, 3 relu6 (vectorised), kOtherActivation: the rest, a scalar pass.
+constexpr int kOtherActivation = 4;
+
 template <class T, bool Res, int Act>
 void finish_rows_plane(const T* __restrict acc, int64_t P, T* out, const T* residual, int64_t pitch, int64_t rows,
                        int64_t n, T bias_s, Activation act, T slope_s) {
   using V = typename Vec<T>::type;
   using VU = typename Vec<T>::utype;
   constexpr int64_t L = kLanes<T>;
-  const V bias = V{} + bias_s, zero = V{}, slope = V{} + slope_s;
-  auto value = [zero, slope](V v) {
-    if constexpr (Act == 1) v = ((v > zero) | (v != v)) ? v : zero;  // torch's relu keeps NaN
+  const V bias = V{} + bias_s, zero = V{}, slope = V{} + slope_s, six = V{} + T(6);
+  auto value = [zero, slope, six](V v) {
+    if constexpr (Act == 1 || Act == 3) v = ((v > zero) | (v != v)) ? v : zero;  // torch's relu keeps NaN
+    if constexpr (Act == 3) v = v > six ? six : v;
     if constexpr (Act == 2) v = v > zero ? v : v * slope;
     return v;
   };
@@ -229,7 +232,7 @@ void finish_rows_plane(const T* __restrict acc, int64_t P, T* out, const T* resi
       if constexpr (Res) v += Partial<T>::load(res + full, tail);
       Partial<T>::store(out + full, value(v), tail);
     }
-    if constexpr (Act == 3)
+    if constexpr (Act == kOtherActivation)
       for (int64_t k = 0; k < n; ++k) out[k] = apply_activation(out[k], act, slope_s);
   }
 }
@@ -249,16 +252,22 @@ template <class T>
 __attribute__((flatten, noinline)) void finish_rows(const T* acc, int64_t P, T* out, const T* residual, int64_t pitch,
                                                     int64_t rows, int64_t n, const T* bias, Activation act, T slope,
                                                     const Group& g) {
-  const int a = act == Activation::none ? 0 : act == Activation::relu ? 1 : act == Activation::leaky_relu ? 2 : 3;
-  switch (a + (residual ? 4 : 0)) {
+  const int a = act == Activation::none         ? 0
+                : act == Activation::relu       ? 1
+                : act == Activation::leaky_relu ? 2
+                : act == Activation::relu6      ? 3  // MobileNet-v2's: vectorised, not the scalar pass
+                                                : kOtherActivation;
+  switch (a + (residual ? kOtherActivation + 1 : 0)) {
     case 0: return finish_rows_as<T, false, 0>(acc, P, out, residual, pitch, rows, n, bias, act, slope, g);
     case 1: return finish_rows_as<T, false, 1>(acc, P, out, residual, pitch, rows, n, bias, act, slope, g);
     case 2: return finish_rows_as<T, false, 2>(acc, P, out, residual, pitch, rows, n, bias, act, slope, g);
     case 3: return finish_rows_as<T, false, 3>(acc, P, out, residual, pitch, rows, n, bias, act, slope, g);
-    case 4: return finish_rows_as<T, true, 0>(acc, P, out, residual, pitch, rows, n, bias, act, slope, g);
-    case 5: return finish_rows_as<T, true, 1>(acc, P, out, residual, pitch, rows, n, bias, act, slope, g);
-    case 6: return finish_rows_as<T, true, 2>(acc, P, out, residual, pitch, rows, n, bias, act, slope, g);
-    default: return finish_rows_as<T, true, 3>(acc, P, out, residual, pitch, rows, n, bias, act, slope, g);
+    case 4: return finish_rows_as<T, false, 4>(acc, P, out, residual, pitch, rows, n, bias, act, slope, g);
+    case 5: return finish_rows_as<T, true, 0>(acc, P, out, residual, pitch, rows, n, bias, act, slope, g);
+    case 6: return finish_rows_as<T, true, 1>(acc, P, out, residual, pitch, rows, n, bias, act, slope, g);
+    case 7: return finish_rows_as<T, true, 2>(acc, P, out, residual, pitch, rows, n, bias, act, slope, g);
+    case 8: return finish_rows_as<T, true, 3>(acc, P, out, residual, pitch, rows, n, bias, act, slope, g);
+    default: return finish_rows_as<T, true, 4>(acc, P, out, residual, pitch, rows, n, bias, act, slope, g);
   }
 }
 
