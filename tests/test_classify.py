@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import os
 import re
-import subprocess
-import sys
 
 import numpy as np
 import pytest
@@ -16,15 +14,7 @@ from pydeepkit.models import imagenet
 
 Image = pytest.importorskip("PIL.Image")  # in the test extra: runs in CI
 
-try:
-    from conftest import run_python
-except ImportError:  # conftest without run_python (before the branch that adds it is merged): the same helper
-    def run_python(*args, timeout=120):
-        parent = os.path.dirname(os.path.dirname(os.path.abspath(pydeepkit.__file__)))
-        env = dict(os.environ)
-        env["PYTHONPATH"] = os.pathsep.join(filter(None, [parent, env.get("PYTHONPATH")]))
-        return subprocess.run([sys.executable, *args], capture_output=True, text=True, env=env, cwd=parent,
-                              timeout=timeout)
+from conftest import run_python
 
 MEAN = np.array([0.485, 0.456, 0.406], np.float32)
 STD = np.array([0.229, 0.224, 0.225], np.float32)

@@ -2,10 +2,7 @@
 The model bench itself is not run here (minutes); `pydeepkit bench models --quick` is its check."""
 from __future__ import annotations
 
-import os
 import re
-import subprocess
-import sys
 
 import numpy as np
 import pytest
@@ -14,15 +11,7 @@ import pydeepkit
 from pydeepkit import bench, demo_models
 from pydeepkit.bench import _devices
 
-try:
-    from conftest import run_python
-except ImportError:  # conftest without run_python (before the branch that adds it is merged): the same helper
-    def run_python(*args, timeout=120):
-        parent = os.path.dirname(os.path.dirname(os.path.abspath(pydeepkit.__file__)))
-        env = dict(os.environ)
-        env["PYTHONPATH"] = os.pathsep.join(filter(None, [parent, env.get("PYTHONPATH")]))
-        return subprocess.run([sys.executable, *args], capture_output=True, text=True, env=env, cwd=parent,
-                              timeout=timeout)
+from conftest import run_python
 
 BENCH_MODELS = ("resnet50", "vgg16", "googlenet", "mobilenet_v2", "alexnet")
 
