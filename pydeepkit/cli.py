@@ -13,7 +13,8 @@ import sys
 _EPILOG = """\
 examples:
   pydeepkit info                  backends, SIMD kernels, OpenMP threads, CUDA devices
-  pydeepkit demo                  check every op on every backend against the numpy reference
+  pydeepkit demo                  check every op on every backend against the numpy reference,
+                                  then every architecture against torchvision
   pydeepkit bench max_pool        time ours vs torch for entries whose name contains max_pool
   pydeepkit bench --quick --json out.json
   pydeepkit classify cat.jpg --model resnet50 --weights resnet50.pth
@@ -112,7 +113,7 @@ def build_parser() -> argparse.ArgumentParser:
     bench_arguments(bench)
     bench.set_defaults(run=_bench)
 
-    demo = commands.add_parser("demo", help="check every op on every backend against the numpy reference",
+    demo = commands.add_parser("demo", help="check every op on every backend against the numpy reference, then run every model",
                                description=DEMO_DESCRIPTION, formatter_class=raw)
     demo_arguments(demo)
     demo.set_defaults(run=_demo)

@@ -475,8 +475,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="run only this backend (repeatable; default: every available one)")
     parser.add_argument("--no-torch", action="store_true", help="do not time torch (nor compare the models with it)")
     parser.add_argument("--model", action="append", metavar="NAME", default=[],
-                        help="model table: only models whose name contains NAME (repeatable); given without "
-                             "OP names, only the model table runs")
+                        help="model table: only model NAME, or the models whose name contains NAME if it is "
+                             "no model's name (repeatable); given without OP names, only the model table runs")
     parser.add_argument("--model-size", choices=("small", "full"), default="small",
                         help="model table input: small (default; 64x64 for most models, about a minute for all "
                              "of them on 2 cores) or full (224x224, Inception-v3 299x299: several minutes)")
