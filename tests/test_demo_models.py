@@ -123,3 +123,30 @@ def test_listing_models_imports_neither_torch_nor_pillow():
                             "assert 'torch' not in sys.modules and 'torchvision' not in sys.modules\n"
                             "assert 'PIL' not in sys.modules\n")
     assert proc.returncode == 0, proc.stderr
+
+
+def test_torchvision_twin_shares_our_arrays_and_rejects_other_keys():
+    torch = pytest.importorskip("torch")
+    pytest.importorskip("torchvision")
+    from pydeepkit.bench.models import torchvision_twin
+    state = pydeepkit.models.get_model("resnet18", num_classes=7).state_dict()
+    twin = torchvision_twin("resnet18", state, num_classes=7)
+    assert not twin.training and twin.fc.weight.data_ptr() == state["fc.weight"].ctypes.data  # no copy
+    assert twin.bn1.num_batches_tracked.device.type == "cpu"  # the buffer we lack is materialised
+    x = np.random.default_rng(0).standard_normal((1, 3, 32, 32), dtype=np.float32)
+    ours = pydeepkit.models.get_model("resnet18", weights=state, num_classes=7)(x)
+    with torch.inference_mode():
+        np.testing.assert_allclose(twin(torch.from_numpy(x)).numpy(), ours, rtol=1e-4, atol=1e-4 * np.abs(ours).max())
+    del state["fc.bias"]
+    with pytest.raises(ValueError, match=r"resnet18: missing keys \['fc.bias'\]"):
+        torchvision_twin("resnet18", state, num_classes=7)
+
+
+def test_input_shapes():
+    assert pydeepkit.models.input_shape("lenet5", "small") == (1, 32, 32)
+    assert pydeepkit.models.input_shape("alexnet_paper", "small") == (3, 227, 227)
+    assert pydeepkit.models.input_shape("inception_v3", "small") == (3, 80, 80)
+    with pytest.raises(ValueError, match="unknown model 'resnet19'"):
+        pydeepkit.models.input_shape("resnet19")
+    with pytest.raises(ValueError, match="size must be 'full' or 'small'"):
+        pydeepkit.models.input_shape("resnet18", "tiny")
