@@ -1,4 +1,5 @@
-"""``pydeepkit demo``: every op on every available backend, checked against the numpy reference.
+"""``pydeepkit demo``: every op on every available backend, checked against the numpy reference,
+then every architecture (the model table of :mod:`pydeepkit.demo_models`).
 
 Each case of :data:`CASES` runs pydeepkit's op on small deterministic inputs on
 each available backend (cpu, emu, cuda), compares the result with the numpy
@@ -401,9 +402,26 @@ def format_results(results) -> str:
     return format_table(headers, rows, right=("max abs err", "ours ms", "torch ms"))
 
 
-def run(backends=None, names=(), use_torch: bool = True, stream=sys.stdout) -> int:
-    """Runs the demo, prints the table to ``stream`` and returns the exit code
-    (0: every check passed; 1: a check failed; 2: nothing could run)."""
+def run(backends=None, names=(), use_torch: bool = True, stream=sys.stdout, *, ops: bool = True,
+        models=None, model_size: str = "small") -> int:
+    """Runs the demo, prints the tables to ``stream`` and returns the exit code
+    (0: every check passed; 1: a check failed; 2: nothing could run).
+
+    ops: run the op checks (``names``: only ops containing one of these substrings).
+    models: None (no model table) or the model-name substrings of the model table ([] = every
+    model), run at ``model_size`` ("small" or "full") by :mod:`pydeepkit.demo_models`."""
+    torch = _devices.load_torch(_devices.our_threads()) if use_torch else None
+    code = _run_ops(backends, names, torch, stream) if ops else 0
+    if models is not None and code != 2:
+        from .demo_models import run_models
+        if ops:
+            print(file=stream)
+        code = max(code, run_models(models, model_size, backends, torch, stream))
+    return code
+
+
+def _run_ops(backends, names, torch, stream) -> int:
+    """The op table (see :func:`run`); returns its exit code."""
     try:
         reference = importlib.import_module("pydeepkit.reference")
     except Exception as exc:
@@ -415,7 +433,6 @@ def run(backends=None, names=(), use_torch: bool = True, stream=sys.stdout) -> i
         print(f"demo: no op matches {list(names)}", file=sys.stderr)
         return 2
 
-    torch = _devices.load_torch(_devices.our_threads()) if use_torch else None
     devices, skipped = [], []
     for backend in backends or _devices.BACKENDS:
         reason = _devices.backend_status(backend)
@@ -456,12 +473,23 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="run only ops whose name contains one of these substrings (default: all)")
     parser.add_argument("--backend", action="append", choices=_devices.BACKENDS,
                         help="run only this backend (repeatable; default: every available one)")
-    parser.add_argument("--no-torch", action="store_true", help="do not time torch")
+    parser.add_argument("--no-torch", action="store_true", help="do not time torch (nor compare the models with it)")
+    parser.add_argument("--model", action="append", metavar="NAME", default=[],
+                        help="model table: only model NAME, or the models whose name contains NAME if it is "
+                             "no model's name (repeatable); given without OP names, only the model table runs")
+    parser.add_argument("--model-size", choices=("small", "full"), default="small",
+                        help="model table input: small (default; 64x64 for most models, about a minute for all "
+                             "of them on 2 cores) or full (224x224, Inception-v3 299x299: several minutes)")
+    parser.add_argument("--no-models", action="store_true", help="skip the model table")
 
 
 def run_cli(args: argparse.Namespace) -> int:
-    """Runs ``pydeepkit demo`` with parsed arguments; returns the exit code."""
-    return run(args.backend, args.names, use_torch=not args.no_torch)
+    """Runs ``pydeepkit demo`` with parsed arguments; returns the exit code. OP names alone run
+    only the op table, --model alone only the model table; neither or both run both."""
+    ops = bool(args.names) or not args.model
+    with_models = not args.no_models and (bool(args.model) or not args.names)
+    return run(args.backend, args.names, use_torch=not args.no_torch, ops=ops,
+               models=args.model if with_models else None, model_size=args.model_size)
 
 
 DESCRIPTION = """\
@@ -472,5 +500,17 @@ activations, softmax, batch/layer/local response norm, linear, interpolate, embe
 every available backend (cpu, emu, cuda) on small deterministic inputs, checks each
 result against the numpy reference and prints op, backend, shape, max abs error,
 PASS/FAIL and ms per call (with torch's ms beside ours when torch is installed).
+
+Then the model table: every architecture of pydeepkit.models built with fresh
+weights and run on a sample input on the best available backend (cuda, else cpu):
+parameters, multiply-adds, output shape, ms per image, and where torchvision has
+the model, torch's ms with the same weights and the max abs difference of the
+outputs. --model-size small (the default) keeps the whole demo to a few minutes on
+2 cores; --model-size full runs 224x224 inputs.
 Exits with 1 if any check fails.
+
+examples:
+  pydeepkit demo                           every op, then every model at the small size
+  pydeepkit demo conv --backend emu        the convolution ops on the emulator only
+  pydeepkit demo --model resnet --model-size full
 """

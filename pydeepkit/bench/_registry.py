@@ -100,8 +100,9 @@ def entries() -> list[Entry]:
 
 
 def select(all_entries: Sequence[Entry], patterns: Sequence[str]) -> list[Entry]:
-    """Entries whose name contains any of ``patterns`` (case-insensitive); all if none given."""
+    """Entries whose name contains any of ``patterns`` (case-insensitive) or whose family is one of
+    them ("models", "pool": a family's module name selects all its entries); all if none given."""
     if not patterns:
         return list(all_entries)
     lowered = [p.lower() for p in patterns]
-    return [e for e in all_entries if any(p in e.name.lower() for p in lowered)]
+    return [e for e in all_entries if any(p in e.name.lower() or p == e.family for p in lowered)]

@@ -331,7 +331,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     """Adds the bench options to ``parser`` (used by ``pydeepkit bench`` and bench/run.py)."""
     parser.add_argument("names", nargs="*", metavar="NAME",
                         help="run only entries whose name contains one of these substrings "
-                             "(e.g. max_pool, 'avg_pool2d 2x2'); default: all")
+                             "(e.g. max_pool, 'avg_pool2d 2x2') or of this family (pool, conv, models, ...); "
+                             "default: all")
     parser.add_argument("--backend", choices=_devices.BACKENDS, default="cpu",
                         help="our kernels to run: cpu (default), emu (CUDA kernels on the CPU emulator; "
                              "slow, so quick shapes are used), cuda (needs a GPU and cupy)")
@@ -418,5 +419,6 @@ Entries whose kernel is missing or fails show ERR instead of stopping the run.
 examples:
   pydeepkit bench                      all entries, full shapes, CPU
   pydeepkit bench max_pool --repeat 30
+  pydeepkit bench models --quick       whole architectures, ours (plain and fused) vs torchvision
   pydeepkit bench --quick --json out.json
 """

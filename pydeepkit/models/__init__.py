@@ -10,6 +10,7 @@ Example:
 from __future__ import annotations
 
 from .alexnet import AlexNet, alexnet, alexnet_paper
+from .imagenet import IMAGENET_MEAN, IMAGENET_STD, classify, imagenet_classes, preprocess_image
 from .googlenet import GoogLeNet, GoogLeNetOutputs, googlenet
 from .inception import Inception3, InceptionOutputs, inception_v3
 from .lenet import LeNet5, lenet5
@@ -24,9 +25,37 @@ _BUILDERS = {f.__name__: f for f in (
 # the models torchvision has too (same name, arguments and keys); the others are ours
 TORCHVISION = tuple(n for n in _BUILDERS if n not in ("lenet5", "alexnet_paper", "mobilenet_v1"))
 
-__all__ = ["list_models", "get_model", "TORCHVISION", *_BUILDERS,
+__all__ = ["list_models", "get_model", "input_shape", "TORCHVISION", "preprocess_image", "imagenet_classes", "classify",
+           "IMAGENET_MEAN", "IMAGENET_STD", *_BUILDERS,
            "AlexNet", "GoogLeNet", "GoogLeNetOutputs", "Inception3", "InceptionOutputs", "LeNet5", "MobileNetV1",
            "MobileNetV2", "ResNet", "VGG"]
+
+# [C, H, W] each architecture is built for (the others: [3, 224, 224]), and the sides of a fast
+# input it still accepts ("small"): Inception-v3's stem needs >= 75 pixels, the paper's AlexNet has
+# no adaptive pooling before its classifier (227 only), LeNet-5 takes 32x32 digits
+_NATIVE_INPUT = {"lenet5": (1, 32, 32), "alexnet_paper": (3, 227, 227), "inception_v3": (3, 299, 299)}
+_SMALL_SIDE = {"lenet5": 32, "alexnet_paper": 227, "inception_v3": 80}
+SMALL_SIDE = 64
+
+
+def input_shape(name, size="full"):
+    """The [C, H, W] input of model ``name``: size="full" is the resolution it is built and trained
+    for (224x224, Inception-v3 299x299, the paper's AlexNet 227x227, LeNet-5 1x32x32); "small" a fast
+    input it still accepts (64x64 for most; Inception-v3 80, the paper's AlexNet 227, LeNet-5 32).
+
+    Example:
+        >>> pydeepkit.models.input_shape("inception_v3"), pydeepkit.models.input_shape("resnet50", "small")
+        ((3, 299, 299), (3, 64, 64))
+    """
+    if name not in _BUILDERS:
+        raise ValueError(f"input_shape: unknown model {name!r}; known: {', '.join(list_models())}")
+    if size not in ("full", "small"):
+        raise ValueError(f"input_shape: size must be 'full' or 'small', got {size!r}")
+    channels, height, width = _NATIVE_INPUT.get(name, (3, 224, 224))
+    if size == "full":
+        return channels, height, width
+    side = _SMALL_SIDE.get(name, SMALL_SIDE)
+    return channels, side, side
 
 
 def list_models():
