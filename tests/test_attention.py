@@ -92,6 +92,22 @@ def test_sdpa_masks(backend, dtype):
     assert (got[:, :, 4] == 0).all()
 
 
+def test_sdpa_nan_inputs_give_nan_rows(backend):
+    """A NaN in a query poisons that query's row; a NaN in a key or value poisons every row that sees it
+    (as in torch and the oracle), and nothing else."""
+    rng = np.random.default_rng(9)
+    q, k, v = qkv(rng, (2,), 20, 70, 8, 5, np.float32)
+    q[0, 3, 2] = np.nan
+    k[1, 40, 0] = np.nan
+    for causal in (False, True):
+        got, lse = ops.scaled_dot_product_attention(q, k, v, is_causal=causal, return_lse=True, **backend.kw)
+        want, want_lse = ref.scaled_dot_product_attention(q, k, v, is_causal=causal, return_lse=True)
+        assert np.isnan(want[0, 3]).all() and np.isnan(want[1]).any() == (not causal)
+        assert np.isnan(want_lse[0, 3]) and not np.isnan(want_lse[0, :3]).any()
+        close(got, want, np.float32, f"{backend} causal={causal}")
+        close(lse, want_lse, np.float32, f"{backend} lse causal={causal}")
+
+
 def test_sdpa_strided_and_broadcast_inputs(backend):
     """Head-interleaved [L, B, H, E] views (no copy needed), broadcast batch dims, a column-strided key."""
     rng = np.random.default_rng(6)

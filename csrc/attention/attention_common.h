@@ -65,11 +65,12 @@ PDK_HD T attention_finish(T acc, T inv_l, bool empty) {
   return empty ? T(0) : acc * inv_l;
 }
 
-// Natural-log LSE of a finished row from its base-2 running max and sum (-inf when empty).
+// Natural-log LSE of a finished row from its base-2 running max and sum (-inf when empty, NaN
+// for a row with NaN scores).
 template <class T>
 PDK_HD T attention_lse(T m, T l) {
   return l > T(0) ? static_cast<T>((static_cast<double>(m) + log2(static_cast<double>(l))) * kLn2)
-                  : static_cast<T>(-INFINITY);
+                  : (l != l ? l : static_cast<T>(-INFINITY));  // a NaN row's sum is NaN
 }
 
 }  // namespace pdk

@@ -106,9 +106,11 @@ PDK_ATTENTION_UNROLL
     __syncthreads();
     if (warp == 0) {  // 2. row t: online softmax over this tile
       float* prow = ps + t * (kBN + 1);
+      // A NaN score wins the max (fmaxf would drop it): a row of NaN scores (a NaN query) must
+      // come out NaN, not as a fully masked row of zeros.
       float tile_max = -INFINITY;
-      for (int j = 0; j < kBN; ++j) tile_max = fmaxf(tile_max, prow[j]);
-      const float m_new = fmaxf(m, tile_max);
+      for (int j = 0; j < kBN; ++j) tile_max = prow[j] > tile_max || prow[j] != prow[j] ? prow[j] : tile_max;
+      const float m_new = tile_max > m || tile_max != tile_max ? tile_max : m;
       float alpha = 1.0f;
       if (m_new == -INFINITY) {
         for (int j = 0; j < kBN; ++j) prow[j] = 0.0f;

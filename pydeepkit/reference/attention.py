@@ -26,14 +26,15 @@ def _bias(mask, true_means_keep=True):
 
 def _softmax(scores, empty=0.0):
     """Row softmax; rows of only -inf give ``empty`` (0: torch 2.14's CPU attention; NaN: its
-    MultiheadAttention weights path)."""
+    MultiheadAttention weights path); a row with a NaN score is NaN, as in torch."""
     m = scores.max(axis=-1, keepdims=True) if scores.shape[-1] else np.zeros(scores.shape[:-1] + (1,))
     m = np.where(np.isneginf(m), 0.0, m)
     e = np.exp(scores - m)
     total = e.sum(axis=-1, keepdims=True)
     with np.errstate(invalid="ignore", divide="ignore"):
-        lse = np.where(total > 0, np.log(total) + m, -np.inf)[..., 0]
-        return np.where(total > 0, e / np.where(total > 0, total, 1.0), empty), lse
+        lse = np.where(total > 0, np.log(total) + m, np.where(np.isnan(total), np.nan, -np.inf))[..., 0]
+        weights = np.where(total > 0, e / np.where(total > 0, total, 1.0), empty)
+        return np.where(np.isnan(total), np.nan, weights), lse
 
 
 def _weights(query, key, attn_mask, is_causal, scale, true_means_keep=True):
