@@ -1,4 +1,5 @@
 // CPU entry point of the RNN family: validation, state initialisation, summed gate biases, the input projections of all steps (our GEMM), packing workspace and run-time ISA dispatch of the recurrence.
+#include <algorithm>
 #include <cstring>
 
 #include "core/aligned_buffer.h"
@@ -61,7 +62,9 @@ void rnn_layer_forward(const RnnParams& p, const RnnDirection* dirs, std::uintpt
   const int64_t step_macs = p.D * p.B * G * H * (fused ? p.I + Ho : Ho);
   RnnCpuPlan plan;
   plan.p = p;
-  plan.threads = step_macs >= kParallelStepMacs ? omp_max_threads() : 1;
+  const int64_t items = p.D * ((H + tile.nr - 1) / tile.nr);  // per phase (P < H)
+  plan.threads = step_macs >= kParallelStepMacs && items < kRnnMaxItems
+                     ? std::min<int64_t>(omp_max_threads(), kRnnMaxThreads) : 1;
   const RnnCpuWorkspace w = rnn_cpu_workspace(p, tile.mr, tile.nr, plan.threads);
   const int64_t parts[] = {round_to_lines(w.w_pack, es), round_to_lines(w.hr_pack, es),
                            round_to_lines(w.h_alt, es),  round_to_lines(w.a_pack, es),

@@ -14,13 +14,16 @@
 // sigmoid / tanh) while they are in L1. The micro-kernel reads its C tile only at the end and
 // prefetches it at the start, so streaming `pre` from memory overlaps the product.
 //
-// Items are split statically and contiguously over the team, so a thread owns the same hidden
-// blocks at every step: it packs their weight panels itself on its first visit (no serial packing
-// and no barrier before use), and walks them forwards at even steps and backwards at odd ones, so
-// the panels it used last, still in its L2, are the first it needs next. A bidirectional layer
+// Each thread owns a contiguous range of items, the same at every step: it packs their weight
+// panels itself on its first visit (no serial packing, no barrier before use) and walks them
+// forwards at even steps and backwards at odd ones, so the panels it used last, still in its L2,
+// are the first it needs next; threads that run out steal items (run_phase), so a descheduled
+// thread delays a step by one item at most, not by its share. A bidirectional layer
 // runs both directions in the same steps (direction 1 at T-1-s), their items in one list: with
 // two threads, each takes one direction. A single step (the cells) folds the input projection into
 // the same tiles (rnn_cpu_fuses_input) and packs each block's panels into a per-thread buffer.
+#include <sched.h>
+
 #include <cstdint>
 #ifdef _OPENMP
 #include <omp.h>
@@ -201,27 +204,93 @@ void skip_step(const RnnParams& p, const Direction<T>& d, const T* h_prev, T* h_
   for (int64_t j = 0; j < n; ++j) o[j] = T(0);
 }
 
-// The calling thread's place in the team (size 1: no team).
+// Work sharing of one phase (a step, or a step's projection) without a barrier the OS can stall.
+// These 2-core machines are shared: a thread that is descheduled for a time slice would hold a
+// barrier (and its static share of the step) for milliseconds, 100 times per sequence. Instead
+// every thread has a home range of items (contiguous, the same at every step, so it packs and
+// keeps the weight panels of its hidden blocks), claims its own items from one end, walking
+// forwards at even steps and backwards at odd ones (the panels it used last, still in its L2,
+// come first), and then steals single items from the other end of the other threads' ranges. A
+// phase ends when the shared count of completed items reaches its total: a thread waits only for
+// items in progress, never for a thread that has not started.
+//
+// A range is one 64-bit word: phase (24 bits, modulo) | front (20) | back (20). The first claim
+// of a new phase resets the word to the home range; a word already in the next phase means this
+// phase is over (every thread visits every range before it waits, so words lag by at most one).
+struct alignas(64) ItemRange {
+  uint64_t word;
+};
+constexpr int kPhaseBits = 24, kEndBits = 20;
+constexpr uint64_t kPhaseMask = (uint64_t{1} << kPhaseBits) - 1, kEndMask = (uint64_t{1} << kEndBits) - 1;
+
+inline uint64_t range_word(uint64_t phase, int64_t front, int64_t back) {
+  return (phase & kPhaseMask) << (2 * kEndBits) | static_cast<uint64_t>(front) << kEndBits |
+         static_cast<uint64_t>(back);
+}
+
+// One item of range `word` in `phase` (home range [begin, end)), from the front or the back; -1
+// when none is left.
+inline int64_t claim_item(uint64_t* word, uint64_t phase, int64_t begin, int64_t end, bool from_front) {
+  uint64_t w = __atomic_load_n(word, __ATOMIC_ACQUIRE);
+  for (;;) {
+    const uint64_t at = w >> (2 * kEndBits);
+    if (at != (phase & kPhaseMask)) {
+      if (at != ((phase - 1) & kPhaseMask)) return -1;  // already in the next phase
+      const uint64_t fresh = range_word(phase, begin, end);
+      if (__atomic_compare_exchange_n(word, &w, fresh, false, __ATOMIC_ACQ_REL, __ATOMIC_ACQUIRE)) w = fresh;
+      continue;
+    }
+    const int64_t front = static_cast<int64_t>(w >> kEndBits & kEndMask), back = static_cast<int64_t>(w & kEndMask);
+    if (front >= back) return -1;
+    const uint64_t next = from_front ? range_word(phase, front + 1, back) : range_word(phase, front, back - 1);
+    if (__atomic_compare_exchange_n(word, &w, next, false, __ATOMIC_ACQ_REL, __ATOMIC_ACQUIRE))
+      return from_front ? front : back - 1;
+  }
+}
+
+// The calling thread's place in the team and the shared schedule (size 1: no team).
 struct Team {
   int64_t tid, size;
-  void barrier() const {
-    if (size > 1) {
-#pragma omp barrier
-    }
-  }
+  ItemRange* ranges;  // one per thread
+  uint64_t* done;     // items completed by the team over all phases
+  uint64_t phase = 0, target = 0;
 };
 
-// Runs f(item) over the thread's own contiguous share of [0, n) (the same share every step):
-// forwards at even steps, backwards at odd ones, so the weight panels the thread used last (still
-// in its L2) come first at the next step.
+// Waits (spinning briefly, then yielding the core: the thread being waited for may need it) until
+// the team has completed `target` items; the acquire pairs with the release of each completion.
+inline void wait_for(const Team& team) {
+  for (int spins = 0; __atomic_load_n(team.done, __ATOMIC_ACQUIRE) < team.target; ++spins) {
+    if (spins >= 2000) sched_yield();
+#if defined(__x86_64__) || defined(__i386__)
+    else __builtin_ia32_pause();
+#endif
+  }
+}
+
+// Runs f(item) for every item of [0, n) of one phase of step s, shared by the team as above.
 template <class F>
-inline void for_own_items(const Team& team, int64_t n, int64_t s, const F& f) {
-  int64_t begin, end;
-  split(n, team.size, team.tid, &begin, &end);
-  if (s % 2 == 0)
-    for (int64_t i = begin; i < end; ++i) f(i);
-  else
-    for (int64_t i = end; i-- > begin;) f(i);
+void run_phase(Team& team, int64_t n, int64_t s, const F& f) {
+  const bool forward = s % 2 == 0;
+  const uint64_t phase = team.phase++;
+  team.target += static_cast<uint64_t>(n);
+  if (team.size == 1) {
+    if (forward)
+      for (int64_t i = 0; i < n; ++i) f(i);
+    else
+      for (int64_t i = n; i-- > 0;) f(i);
+    return;
+  }
+  for (int64_t k = 0; k < team.size; ++k) {  // own range first (k = 0), then the others'
+    const int64_t owner = (team.tid + k) % team.size;
+    int64_t begin, end;
+    split(n, team.size, owner, &begin, &end);
+    const bool from_front = k == 0 ? forward : !forward;
+    for (int64_t i; (i = claim_item(&team.ranges[owner].word, phase, begin, end, from_front)) >= 0;) {
+      f(i);
+      __atomic_fetch_add(team.done, 1, __ATOMIC_RELEASE);
+    }
+  }
+  wait_for(team);
 }
 
 inline int64_t padded_rows(int64_t B) { return (B + kMR - 1) / kMR * kMR; }
@@ -247,7 +316,7 @@ void pack_gate_panel(const RnnParams& p, const Direction<T>& d, bool fused, int6
 // One step of every direction: each item multiplies the G gate panels of its hidden block into
 // the pre-activations of every row panel, then updates those units while they are in L1.
 template <class T>
-void run_step(const Team& team, const RnnCpuPlan& plan, Direction<T>* dirs, int64_t s) {
+void run_step(Team& team, const RnnCpuPlan& plan, Direction<T>* dirs, int64_t s) {
   constexpr int64_t NR = kNR<T>, L = kLanes<T>;
   using V = typename Vec<T>::type;
   const RnnParams& p = plan.p;
@@ -257,7 +326,7 @@ void run_step(const Team& team, const RnnCpuPlan& plan, Direction<T>* dirs, int6
   const VecMath<T> vm;
   const ScalarMath<T> sm;
   bool packed_rows[2] = {false, false};
-  for_own_items(team, p.D * blocks, s, [&](int64_t item) {
+  run_phase(team, p.D * blocks, s, [&](int64_t item) {
     const int64_t di = item / blocks, q = item % blocks, j0 = q * NR, n = min64(NR, p.H - j0);
     const Direction<T>& d = dirs[di];
     const int64_t t = d.reverse ? p.T - 1 - s : s;
@@ -302,15 +371,15 @@ void run_step(const Team& team, const RnnCpuPlan& plan, Direction<T>* dirs, int6
   });
 }
 
-// LSTM projection of one step: h_t = h_full @ W_hr^T for the active rows (after the barrier
-// that completes h_full). W_hr's panels are packed by their owner at its first step.
+// LSTM projection of one step: h_t = h_full @ W_hr^T for the active rows (a phase of its own:
+// h_full is complete). W_hr's panels are packed by their owner at its first step.
 template <class T>
-void run_projection(const Team& team, const RnnCpuPlan& plan, Direction<T>* dirs, int64_t s) {
+void run_projection(Team& team, const RnnCpuPlan& plan, Direction<T>* dirs, int64_t s) {
   constexpr int64_t NR = kNR<T>;
   const RnnParams& p = plan.p;
   const int64_t blocks = (p.P + NR - 1) / NR, rows = padded_rows(p.B);
   bool packed_rows[2] = {false, false};
-  for_own_items(team, p.D * blocks, s, [&](int64_t item) {
+  run_phase(team, p.D * blocks, s, [&](int64_t item) {
     const int64_t di = item / blocks, q = item % blocks, j0 = q * NR, n = min64(NR, p.P - j0);
     const Direction<T>& d = dirs[di];
     const int64_t t = d.reverse ? p.T - 1 - s : s;
@@ -344,17 +413,13 @@ void run_projection(const Team& team, const RnnCpuPlan& plan, Direction<T>* dirs
   });
 }
 
-// Called by every thread of the team (or alone): the steps, a barrier after each phase (h_t must
-// be complete before any thread packs it for the next step).
+// Called by every thread of the team (or alone): the steps, each phase complete before the next
+// starts (h_t must be whole before any thread packs it for the next step).
 template <class T>
-void recurrence(const Team& team, const RnnCpuPlan& plan, Direction<T>* dirs) {
+void recurrence(Team team, const RnnCpuPlan& plan, Direction<T>* dirs) {
   for (int64_t s = 0; s < plan.p.T; ++s) {
     run_step(team, plan, dirs, s);
-    team.barrier();
-    if (plan.p.P > 0) {
-      run_projection(team, plan, dirs, s);
-      team.barrier();
-    }
+    if (plan.p.P > 0) run_projection(team, plan, dirs, s);
   }
 }
 
@@ -365,13 +430,17 @@ int run(const RnnCpuPlan& plan) {
     dirs[d] = direction_of<T>(plan.dirs[d], d == 1, rnn_cpu_fuses_input(plan.p));
 #ifdef _OPENMP
   if (plan.threads > 1) {
+    // Before the first phase every range is in phase -1 (and empty).
+    ItemRange ranges[kRnnMaxThreads];
+    for (ItemRange& r : ranges) r.word = range_word(~uint64_t{0}, 0, 0);
+    alignas(64) uint64_t done = 0;
     // The workspace holds plan.threads per-thread parts: OpenMP may give fewer threads, never more.
 #pragma omp parallel num_threads(plan.threads)
-    recurrence<T>(Team{omp_get_thread_num(), omp_get_num_threads()}, plan, dirs);
+    recurrence<T>(Team{omp_get_thread_num(), omp_get_num_threads(), ranges, &done}, plan, dirs);
     return kRnnOk;
   }
 #endif
-  recurrence<T>(Team{0, 1}, plan, dirs);
+  recurrence<T>(Team{0, 1, nullptr, nullptr}, plan, dirs);
   return kRnnOk;
 }
 

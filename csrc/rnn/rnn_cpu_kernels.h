@@ -43,6 +43,11 @@ struct RnnCpuDirection {
   void* f_pack = nullptr;   // per thread: h_full as MR-row panels of depth H
 };
 
+// Threads of the recurrence at most, and work items per phase below which it may use more than
+// one (the size of its work-sharing table and of a range's ends, rnn_cpu_kernels.cpp).
+constexpr int64_t kRnnMaxThreads = 64;
+constexpr int64_t kRnnMaxItems = int64_t{1} << 20;
+
 struct RnnCpuPlan {
   RnnParams p;
   RnnCpuDirection dirs[2];
