@@ -23,6 +23,7 @@
 // two threads, each takes one direction. A single step (the cells) folds the input projection into
 // the same tiles (rnn_cpu_fuses_input) and packs each block's panels into a per-thread buffer.
 #include <sched.h>
+#include <time.h>
 
 #include <cstdint>
 #ifdef _OPENMP
@@ -253,7 +254,10 @@ struct Team {
   int64_t tid, size;
   ItemRange* ranges;  // one per thread
   uint64_t* done;     // items completed by the team over all phases
+  int64_t* soloist;   // 0, or 1 + the thread that carries on alone (see run_phase)
+  int64_t* finished;  // set once a thread has run every phase
   uint64_t phase = 0, target = 0;
+  double worked = 0, waited = 0;  // seconds this thread spent on items and waiting for others
 };
 
 // Waits (spinning briefly, then yielding the core: the thread being waited for may need it) until
@@ -267,9 +271,25 @@ inline void wait_for(const Team& team) {
   }
 }
 
+inline double seconds() {
+#ifdef _OPENMP
+  return omp_get_wtime();
+#else
+  return 0;
+#endif
+}
+
+// Waits longer than this (and longer than the thread's own work so far) mean another thread of
+// the team keeps being descheduled in the middle of an item.
+constexpr double kStallSeconds = 1e-3;
+
 // Runs f(item) for every item of [0, n) of one phase of step s, shared by the team as above.
+// Returns false when the thread has left the team: once a thread has waited longer in total than
+// it worked (another thread keeps being descheduled holding items: the machine is oversubscribed),
+// it carries on alone, which is then faster, and the others leave at their next phase (they may
+// finish the phase they are in; the soloist still visits every range, so nothing is lost).
 template <class F>
-void run_phase(Team& team, int64_t n, int64_t s, const F& f) {
+bool run_phase(Team& team, int64_t n, int64_t s, const F& f) {
   const bool forward = s % 2 == 0;
   const uint64_t phase = team.phase++;
   team.target += static_cast<uint64_t>(n);
@@ -278,8 +298,11 @@ void run_phase(Team& team, int64_t n, int64_t s, const F& f) {
       for (int64_t i = 0; i < n; ++i) f(i);
     else
       for (int64_t i = n; i-- > 0;) f(i);
-    return;
+    return true;
   }
+  const int64_t soloist = __atomic_load_n(team.soloist, __ATOMIC_ACQUIRE);
+  if (soloist != 0 && soloist != team.tid + 1) return false;
+  const double start = seconds();
   for (int64_t k = 0; k < team.size; ++k) {  // own range first (k = 0), then the others'
     const int64_t owner = (team.tid + k) % team.size;
     int64_t begin, end;
@@ -290,7 +313,15 @@ void run_phase(Team& team, int64_t n, int64_t s, const F& f) {
       __atomic_fetch_add(team.done, 1, __ATOMIC_RELEASE);
     }
   }
+  const double claimed = seconds();
   wait_for(team);
+  team.worked += claimed - start;
+  team.waited += seconds() - claimed;
+  if (soloist == 0 && team.waited > kStallSeconds && team.waited > team.worked) {
+    int64_t none = 0;
+    __atomic_compare_exchange_n(team.soloist, &none, team.tid + 1, false, __ATOMIC_ACQ_REL, __ATOMIC_ACQUIRE);
+  }
+  return true;
 }
 
 inline int64_t padded_rows(int64_t B) { return (B + kMR - 1) / kMR * kMR; }
@@ -316,7 +347,7 @@ void pack_gate_panel(const RnnParams& p, const Direction<T>& d, bool fused, int6
 // One step of every direction: each item multiplies the G gate panels of its hidden block into
 // the pre-activations of every row panel, then updates those units while they are in L1.
 template <class T>
-void run_step(Team& team, const RnnCpuPlan& plan, Direction<T>* dirs, int64_t s) {
+bool run_step(Team& team, const RnnCpuPlan& plan, Direction<T>* dirs, int64_t s) {
   constexpr int64_t NR = kNR<T>, L = kLanes<T>;
   using V = typename Vec<T>::type;
   const RnnParams& p = plan.p;
@@ -326,7 +357,7 @@ void run_step(Team& team, const RnnCpuPlan& plan, Direction<T>* dirs, int64_t s)
   const VecMath<T> vm;
   const ScalarMath<T> sm;
   bool packed_rows[2] = {false, false};
-  run_phase(team, p.D * blocks, s, [&](int64_t item) {
+  return run_phase(team, p.D * blocks, s, [&](int64_t item) {
     const int64_t di = item / blocks, q = item % blocks, j0 = q * NR, n = min64(NR, p.H - j0);
     const Direction<T>& d = dirs[di];
     const int64_t t = d.reverse ? p.T - 1 - s : s;
@@ -374,12 +405,12 @@ void run_step(Team& team, const RnnCpuPlan& plan, Direction<T>* dirs, int64_t s)
 // LSTM projection of one step: h_t = h_full @ W_hr^T for the active rows (a phase of its own:
 // h_full is complete). W_hr's panels are packed by their owner at its first step.
 template <class T>
-void run_projection(Team& team, const RnnCpuPlan& plan, Direction<T>* dirs, int64_t s) {
+bool run_projection(Team& team, const RnnCpuPlan& plan, Direction<T>* dirs, int64_t s) {
   constexpr int64_t NR = kNR<T>;
   const RnnParams& p = plan.p;
   const int64_t blocks = (p.P + NR - 1) / NR, rows = padded_rows(p.B);
   bool packed_rows[2] = {false, false};
-  run_phase(team, p.D * blocks, s, [&](int64_t item) {
+  return run_phase(team, p.D * blocks, s, [&](int64_t item) {
     const int64_t di = item / blocks, q = item % blocks, j0 = q * NR, n = min64(NR, p.P - j0);
     const Direction<T>& d = dirs[di];
     const int64_t t = d.reverse ? p.T - 1 - s : s;
@@ -414,13 +445,19 @@ void run_projection(Team& team, const RnnCpuPlan& plan, Direction<T>* dirs, int6
 }
 
 // Called by every thread of the team (or alone): the steps, each phase complete before the next
-// starts (h_t must be whole before any thread packs it for the next step).
+// starts (h_t must be whole before any thread packs it for the next step). A thread that left the
+// team sleeps until the soloist is done rather than spinning in OpenMP's closing barrier, which
+// would take a core from the soloist or from whoever shares the machine.
 template <class T>
 void recurrence(Team team, const RnnCpuPlan& plan, Direction<T>* dirs) {
   for (int64_t s = 0; s < plan.p.T; ++s) {
-    run_step(team, plan, dirs, s);
-    if (plan.p.P > 0) run_projection(team, plan, dirs, s);
+    if (!run_step(team, plan, dirs, s) || (plan.p.P > 0 && !run_projection(team, plan, dirs, s))) {
+      const timespec nap{0, 100 * 1000};
+      while (!__atomic_load_n(team.finished, __ATOMIC_ACQUIRE)) nanosleep(&nap, nullptr);
+      return;
+    }
   }
+  if (team.finished) __atomic_store_n(team.finished, 1, __ATOMIC_RELEASE);
 }
 
 template <class T>
@@ -434,13 +471,14 @@ int run(const RnnCpuPlan& plan) {
     ItemRange ranges[kRnnMaxThreads];
     for (ItemRange& r : ranges) r.word = range_word(~uint64_t{0}, 0, 0);
     alignas(64) uint64_t done = 0;
+    alignas(64) int64_t soloist = 0, finished = 0;
     // The workspace holds plan.threads per-thread parts: OpenMP may give fewer threads, never more.
 #pragma omp parallel num_threads(plan.threads)
-    recurrence<T>(Team{omp_get_thread_num(), omp_get_num_threads(), ranges, &done}, plan, dirs);
+    recurrence<T>(Team{omp_get_thread_num(), omp_get_num_threads(), ranges, &done, &soloist, &finished}, plan, dirs);
     return kRnnOk;
   }
 #endif
-  recurrence<T>(Team{0, 1, nullptr, nullptr}, plan, dirs);
+  recurrence<T>(Team{0, 1, nullptr, nullptr, nullptr, nullptr}, plan, dirs);
   return kRnnOk;
 }
 
