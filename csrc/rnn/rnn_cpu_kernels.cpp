@@ -14,13 +14,13 @@
 // sigmoid / tanh) while they are in L1. The micro-kernel reads its C tile only at the end and
 // prefetches it at the start, so streaming `pre` from memory overlaps the product.
 //
-// Each thread owns a contiguous range of items, the same at every step: it packs their weight
-// panels itself on its first visit (no serial packing, no barrier before use) and walks them
-// forwards at even steps and backwards at odd ones, so the panels it used last, still in its L2,
-// are the first it needs next; threads that run out steal items (run_phase), so a descheduled
-// thread delays a step by one item at most, not by its share. A bidirectional layer
-// runs both directions in the same steps (direction 1 at T-1-s), their items in one list: with
-// two threads, each takes one direction. A single step (the cells) folds the input projection into
+// Each thread owns a contiguous range of items, the same at every step, and walks it forwards at
+// even steps and backwards at odd ones, so the panels it used last, still in its L2, are the
+// first it needs next; threads that run out steal items (run_phase), so a descheduled thread
+// delays a step by one item at most, not by its share. Whoever runs an item at step 0 packs its
+// weight panels (no serial packing, no barrier before use; later steps read them after the
+// step's completion). A bidirectional layer runs both directions in the same steps (direction 1
+// at T-1-s), their items in one list: with two threads, each owns one direction. A single step (the cells) folds the input projection into
 // the same tiles (rnn_cpu_fuses_input) and packs each block's panels into a per-thread buffer.
 #include <sched.h>
 #include <time.h>
