@@ -14,6 +14,7 @@
 // preempts then delays a step by a fraction of an item, not by half of the step.
 #pragma once
 #include <cstdint>
+#include <utility>
 #ifdef _OPENMP
 #include <omp.h>
 #endif
@@ -58,11 +59,39 @@ constexpr int kNR = kNV * static_cast<int>(kLanes<T>);
 
 inline int64_t min64(int64_t a, int64_t b) { return a < b ? a : b; }
 
+// Transposes L x L blocks in registers (L = lanes of T): rows[i][k] becomes rows[k][i]. Stage B
+// swaps bit log2(B) of the row index with the same bit of the lane index, pairing rows i and
+// i + B with one two-input shuffle per output row, so the block costs log2(L) * L shuffles
+// instead of L * L scalar moves.
+template <class T, int B, int... K>
+__attribute__((always_inline)) inline void transpose_stage(typename Vec<T>::type* rows,
+                                                           std::integer_sequence<int, K...>) {
+  constexpr int L = static_cast<int>(kLanes<T>);
+#pragma GCC unroll 16
+  for (int i = 0; i < L; ++i) {
+    if (i & B) continue;
+    const typename Vec<T>::type lo = rows[i], hi = rows[i + B];
+    // Lanes with bit B clear keep row i's lane k and take row i + B's lane k - B, and vice versa.
+    rows[i] = __builtin_shufflevector(lo, hi, ((K & B) == 0 ? K : L + K - B)...);
+    rows[i + B] = __builtin_shufflevector(lo, hi, ((K & B) == 0 ? K + B : L + K)...);
+  }
+}
+template <class T, int B = static_cast<int>(kLanes<T>) / 2>
+__attribute__((always_inline)) inline void transpose_block(typename Vec<T>::type* rows) {
+  if constexpr (B >= 1) {
+    transpose_stage<T, B>(rows, std::make_integer_sequence<int, static_cast<int>(kLanes<T>)>{});
+    transpose_block<T, B / 2>(rows);
+  }
+}
+
 // Packs one R-wide panel of depth kc: dst[k * R + i] = src[k * ks + i * is] for i < width, zero
 // for width <= i < R, so the micro-kernel always runs a full tile. A's row panels and B's column
 // panels are the same operation with the strides swapped.
 template <class T, int R>
 void pack_panel(const T* src, int64_t is, int64_t ks, int64_t width, int64_t kc, T* dst) {
+  using V = typename Vec<T>::type;
+  using VU = typename Vec<T>::utype;
+  constexpr int64_t L = kLanes<T>;
   if (is == 1) {  // the panel's R elements are contiguous for each k
     for (int64_t k = 0; k < kc; ++k) {
       const T* s = src + k * ks;
@@ -71,7 +100,30 @@ void pack_panel(const T* src, int64_t is, int64_t ks, int64_t width, int64_t kc,
       for (; i < width; ++i) d[i] = s[i];
       for (; i < R; ++i) d[i] = T(0);
     }
-  } else if (width == R) {  // full panel, contiguous along k: R streams, contiguous stores
+    return;
+  }
+  int64_t k0 = 0;
+  if constexpr (R % L == 0) {
+    // Lines contiguous along k (a transposed operand: weights [N, K] as B, the RNN's W_hh):
+    // L x L blocks transposed in registers, L lines of the source read once per block.
+    if (ks == 1)
+      for (; k0 + L <= kc; k0 += L)
+#pragma GCC unroll 4
+        for (int64_t i0 = 0; i0 < R; i0 += L) {
+          V rows[L];
+#pragma GCC unroll 16
+          for (int64_t i = 0; i < L; ++i)
+            rows[i] = i0 + i < width ? V(*reinterpret_cast<const VU*>(src + (i0 + i) * is + k0)) : V{};
+          transpose_block<T>(rows);
+#pragma GCC unroll 16
+          for (int64_t k = 0; k < L; ++k) *reinterpret_cast<VU*>(dst + (k0 + k) * R + i0) = rows[k];
+        }
+  }
+  if (k0 == kc) return;
+  src += k0 * ks;
+  dst += k0 * R;
+  kc -= k0;
+  if (width == R) {  // full panel, contiguous along k: R streams, contiguous stores
     const T* s[R];
 #pragma GCC unroll 16
     for (int i = 0; i < R; ++i) s[i] = src + i * is;
@@ -144,6 +196,13 @@ struct OffsetRows {
   }
 };
 
+// Independent accumulator sets of an R-row tile: each FMA depends on the previous one of its
+// accumulator, so R * NV accumulators in flight must cover the FMA latency (~4 cycles) or the
+// kernel waits on it. Short tiles (a batch-1 RNN step is a 1-row product streaming its weights)
+// give consecutive k to S separate sets, summed at the end.
+template <int R>
+constexpr int kAccumulatorSets = R * kNV >= 8 ? 1 : 8 / (R * kNV);
+
 // The R x NR register tile (R <= MR rows of an MR-row packed A panel): acc = A panel (R x kc) @
 // B panel (kc x NR), then C = acc (accumulate false) or C += acc. Full tiles store straight into
 // C; edge tiles (m < R or n < NR) go through a local tile so the kernel itself never branches on
@@ -154,20 +213,24 @@ void micro_kernel(int64_t kc, const T* __restrict a, const Rows& b, T* __restric
                   int64_t n, bool accumulate) {
   using VU = typename Vec<T>::utype;
   using V = typename Vec<T>::type;
-  constexpr int MR = kMR, NV = kNV, L = kLanes<T>, NR = kNR<T>;
+  constexpr int MR = kMR, NV = kNV, L = kLanes<T>, NR = kNR<T>, S = kAccumulatorSets<R>;
   static_assert(R <= MR, "at most MR rows");
-  V acc[R][NV];
+  V acc[S][R][NV];
 #pragma GCC unroll 16
   for (int i = 0; i < R; ++i) {
     // The C tile is read (accumulate) and written at the end: start fetching it now so the
     // stores do not wait on memory.
     __builtin_prefetch(c + i * ldc, 1, 3);
     __builtin_prefetch(c + i * ldc + NR - 1, 1, 3);
-#pragma GCC unroll 4
-    for (int v = 0; v < NV; ++v) acc[i][v] = V{};
   }
-#pragma GCC unroll 2
-  for (int64_t k = 0; k < kc; ++k) {
+#pragma GCC unroll 4
+  for (int s = 0; s < S; ++s)
+#pragma GCC unroll 16
+    for (int i = 0; i < R; ++i)
+#pragma GCC unroll 4
+      for (int v = 0; v < NV; ++v) acc[s][i][v] = V{};
+  // One k of set s: the NV vectors of B row k against R broadcast elements of A.
+  auto step = [&](int64_t k, int s) __attribute__((always_inline)) {
     // The panels stream from L2 (A always, B too once kc * NR overflows L1): fetch ahead.
     __builtin_prefetch(a + (k + kPrefetchAhead) * MR, 0, 3);
     b.prefetch(k);
@@ -179,8 +242,24 @@ void micro_kernel(int64_t kc, const T* __restrict a, const Rows& b, T* __restric
     for (int i = 0; i < R; ++i) {
       const T ai = a[k * MR + i];
 #pragma GCC unroll 4
-      for (int v = 0; v < NV; ++v) acc[i][v] += bv[v] * ai;
+      for (int v = 0; v < NV; ++v) acc[s][i][v] += bv[v] * ai;
     }
+  };
+  int64_t k = 0;
+  if constexpr (S == 1) {
+#pragma GCC unroll 2
+    for (; k < kc; ++k) step(k, 0);
+  } else {
+    for (; k + S <= kc; k += S)
+#pragma GCC unroll 8
+      for (int s = 0; s < S; ++s) step(k + s, s);
+    for (; k < kc; ++k) step(k, 0);
+#pragma GCC unroll 8
+    for (int s = 1; s < S; ++s)
+#pragma GCC unroll 16
+      for (int i = 0; i < R; ++i)
+#pragma GCC unroll 4
+        for (int v = 0; v < NV; ++v) acc[0][i][v] += acc[s][i][v];
   }
   if (m == R && n == NR) {
 #pragma GCC unroll 16
@@ -188,8 +267,8 @@ void micro_kernel(int64_t kc, const T* __restrict a, const Rows& b, T* __restric
 #pragma GCC unroll 4
       for (int v = 0; v < NV; ++v) {
         VU* p = reinterpret_cast<VU*>(c + i * ldc + v * L);
-        if (accumulate) *p += acc[i][v];
-        else *p = acc[i][v];
+        if (accumulate) *p += acc[0][i][v];
+        else *p = acc[0][i][v];
       }
     return;
   }
@@ -197,7 +276,7 @@ void micro_kernel(int64_t kc, const T* __restrict a, const Rows& b, T* __restric
 #pragma GCC unroll 16
   for (int i = 0; i < R; ++i)
 #pragma GCC unroll 4
-    for (int v = 0; v < NV; ++v) *reinterpret_cast<V*>(tile + i * NR + v * L) = acc[i][v];
+    for (int v = 0; v < NV; ++v) *reinterpret_cast<V*>(tile + i * NR + v * L) = acc[0][i][v];
   const int64_t rows = m < R ? m : R, cols = n < NR ? n : NR;  // m <= R, n <= NR: said for the compiler
   for (int64_t i = 0; i < rows; ++i) {
     T* crow = c + i * ldc;
@@ -209,10 +288,12 @@ void micro_kernel(int64_t kc, const T* __restrict a, const Rows& b, T* __restric
   }
 }
 
-// m <= MR rows of C from an MR-row A panel: the full kernel, or the smallest even row count >= m.
+// m <= MR rows of C from an MR-row A panel: the full kernel, the one-row kernel (matrix-vector
+// products: a batch-1 RNN step), or the smallest even row count >= m.
 template <class T, class Rows>
 void multiply_tile(int64_t kc, const T* a, const Rows& b, T* c, int64_t ldc, int64_t m, int64_t n, bool accumulate) {
   if (m == kMR) return micro_kernel<T, kMR>(kc, a, b, c, ldc, m, n, accumulate);
+  if (m == 1) return micro_kernel<T, 1>(kc, a, b, c, ldc, m, n, accumulate);
   switch ((m + 1) / 2) {
     case 1: return micro_kernel<T, 2>(kc, a, b, c, ldc, m, n, accumulate);
     case 2: return micro_kernel<T, 4>(kc, a, b, c, ldc, m, n, accumulate);

@@ -1,4 +1,5 @@
-// CPU entry point of the RNN family: validation, state initialisation, the input projections of all steps (our GEMM), packing workspace and run-time ISA dispatch of the recurrence.
+// CPU entry point of the RNN family: validation, state initialisation, summed gate biases, the input projections of all steps (our GEMM), packing workspace and run-time ISA dispatch of the recurrence.
+#include <algorithm>
 #include <cstring>
 
 #include "core/aligned_buffer.h"
@@ -23,6 +24,18 @@ void init_state(void* dst, std::uintptr_t src, int64_t n, int64_t es) {
   else std::memset(dst, 0, static_cast<std::size_t>(n * es));
 }
 
+// dst[g * H + j] = b_ih + b_hh of gate g (either may be absent), except GRU's n gate, whose b_hn
+// torch applies inside r * (W_hn h + b_hn): there only b_in. One bias per pre-activation, added
+// once by the input GEMM's epilogue (or by the fused step) instead of twice per step.
+template <class T>
+void sum_gate_biases(const RnnParams& p, const RnnDirection& d, void* dst) {
+  const T* b_ih = reinterpret_cast<const T*>(d.b_ih);
+  const T* b_hh = reinterpret_cast<const T*>(d.b_hh);
+  T* sum = static_cast<T*>(dst);
+  const int64_t n = p.gates() * p.H, hh_end = p.mode == RnnMode::gru ? 2 * p.H : n;
+  for (int64_t i = 0; i < n; ++i) sum[i] = (b_ih ? b_ih[i] : T(0)) + (b_hh && i < hh_end ? b_hh[i] : T(0));
+}
+
 }  // namespace
 
 void rnn_layer_forward(const RnnParams& p, const RnnDirection* dirs, std::uintptr_t x, std::uintptr_t lengths,
@@ -39,47 +52,63 @@ void rnn_layer_forward(const RnnParams& p, const RnnDirection* dirs, std::uintpt
   if (p.B == 0 || p.T == 0) return;
   PDK_CHECK(x != 0 && workspace != 0, "rnn: null input or workspace pointer");
 
-  // The input projections of every step at once (rnn_input_projection).
-  RnnCpuPlan plan;
-  plan.p = p;
-  for (int64_t d = 0; d < p.D; ++d) {
-    void* gx = reinterpret_cast<char*>(workspace) + d * p.T * p.B * G * H * es;
-    gemm_forward(rnn_input_projection(p, dirs[d].b_ih != 0), x, dirs[d].w_ih, dirs[d].b_ih, 0,
-                 reinterpret_cast<std::uintptr_t>(gx), dtype, 0);
-    RnnCpuDirection& c = plan.dirs[d];
-    c.gx = gx;
-    c.w_hh = reinterpret_cast<const void*>(dirs[d].w_hh);
-    c.b_hh = reinterpret_cast<const void*>(dirs[d].b_hh);
-    c.w_hr = reinterpret_cast<const void*>(dirs[d].w_hr);
-    c.peephole = reinterpret_cast<const void*>(dirs[d].w_peephole);
-    c.h = reinterpret_cast<void*>(dirs[d].hn);
-    c.c = reinterpret_cast<void*>(dirs[d].cn);
-    c.out = out ? reinterpret_cast<char*>(out) + d * Ho * es : nullptr;
-  }
-
-  // Packing workspace, one aligned block per direction cut into aligned parts.
+  // Threads, and the packing workspace: one aligned block per direction cut into aligned parts.
   GemmParams shape;
   shape.M = p.B;
   shape.N = G * H;
   shape.K = Ho;
   const GemmCpuPlan tile = plan_gemm(shape, dtype, 1);
-  const int64_t step_macs = p.D * p.B * G * H * Ho;
-  plan.threads = step_macs >= kParallelStepMacs ? omp_max_threads() : 1;
+  const bool fused = rnn_cpu_fuses_input(p);
+  const int64_t step_macs = p.D * p.B * G * H * (fused ? p.I + Ho : Ho);
+  RnnCpuPlan plan;
+  plan.p = p;
+  const int64_t items = p.D * ((H + tile.nr - 1) / tile.nr);  // per phase (P < H)
+  plan.threads = step_macs >= kParallelStepMacs && items < kRnnMaxItems
+                     ? std::min<int64_t>(omp_max_threads(), kRnnMaxThreads) : 1;
   const RnnCpuWorkspace w = rnn_cpu_workspace(p, tile.mr, tile.nr, plan.threads);
-  const int64_t parts[] = {round_to_lines(w.w_pack, es), round_to_lines(w.hr_pack, es), round_to_lines(w.h_alt, es),
-                           round_to_lines(w.a_pack, es), round_to_lines(w.h_full, es), round_to_lines(w.f_pack, es)};
+  const int64_t parts[] = {round_to_lines(w.w_pack, es), round_to_lines(w.hr_pack, es),
+                           round_to_lines(w.h_alt, es),  round_to_lines(w.a_pack, es),
+                           round_to_lines(w.h_full, es), round_to_lines(w.f_pack, es),
+                           round_to_lines(w.gate_bias, es)};
+  constexpr int kParts = sizeof(parts) / sizeof(parts[0]);
   int64_t per_dir = 0;
   for (int64_t n : parts) per_dir += n;
   AlignedBuffer buffer = aligned_buffer(p.D * per_dir, es);
   PDK_CHECK(buffer, "rnn: out of memory for the packed weights (", p.D * per_dir * es, " bytes)");
+  void* gate_bias[2] = {nullptr, nullptr};
   for (int64_t d = 0; d < p.D; ++d) {
     char* base = static_cast<char*>(buffer.get()) + d * per_dir * es;
-    void** slots[] = {&plan.dirs[d].w_pack, &plan.dirs[d].hr_pack, &plan.dirs[d].h_alt, &plan.dirs[d].a_pack,
-                      &plan.dirs[d].h_full, &plan.dirs[d].f_pack};
-    for (int i = 0; i < 6; ++i) {
+    void** slots[kParts] = {&plan.dirs[d].w_pack, &plan.dirs[d].hr_pack, &plan.dirs[d].h_alt, &plan.dirs[d].a_pack,
+                            &plan.dirs[d].h_full, &plan.dirs[d].f_pack,  &gate_bias[d]};
+    for (int i = 0; i < kParts; ++i) {
       *slots[i] = base;
       base += parts[i] * es;
     }
+  }
+
+  for (int64_t d = 0; d < p.D; ++d) {
+    RnnCpuDirection& c = plan.dirs[d];
+    const bool biased = dirs[d].b_ih != 0 || dirs[d].b_hh != 0;
+    if (biased) {
+      if (dtype == DType::float32) sum_gate_biases<float>(p, dirs[d], gate_bias[d]);
+      else sum_gate_biases<double>(p, dirs[d], gate_bias[d]);
+    }
+    c.pre = reinterpret_cast<char*>(workspace) + d * p.T * p.B * G * H * es;
+    c.x = reinterpret_cast<const void*>(x);
+    c.gate_bias = biased ? gate_bias[d] : nullptr;
+    c.b_hn = p.mode == RnnMode::gru && dirs[d].b_hh ? reinterpret_cast<const char*>(dirs[d].b_hh) + 2 * H * es
+                                                    : nullptr;
+    c.w_ih = reinterpret_cast<const void*>(dirs[d].w_ih);
+    c.w_hh = reinterpret_cast<const void*>(dirs[d].w_hh);
+    c.w_hr = reinterpret_cast<const void*>(dirs[d].w_hr);
+    c.peephole = reinterpret_cast<const void*>(dirs[d].w_peephole);
+    c.h = reinterpret_cast<void*>(dirs[d].hn);
+    c.c = reinterpret_cast<void*>(dirs[d].cn);
+    c.out = out ? reinterpret_cast<char*>(out) + d * Ho * es : nullptr;
+    // The input projections of every step at once (rnn_input_projection), both biases folded in.
+    if (!fused)
+      gemm_forward(rnn_input_projection(p, biased), x, dirs[d].w_ih, reinterpret_cast<std::uintptr_t>(c.gate_bias),
+                   0, reinterpret_cast<std::uintptr_t>(c.pre), dtype, 0);
   }
   plan.lengths = reinterpret_cast<const int64_t*>(lengths);
   const int status = run_recurrence(plan, dtype);

@@ -7,14 +7,24 @@
 // computes the input projections of all steps with one GEMM per direction and allocates the
 // workspace.
 //
-// Per layer: W_hh is packed ONCE into the GEMM's NR-wide B panels of depth Ho, ordered by hidden
-// block: the G gate panels of hidden units [j0, j0 + NR) sit next to each other. A work item is
-// one hidden block: for each MR-row panel of h_{t-1} (packed once per step) it multiplies the G
-// panels into a G x MR x NR register-tile buffer, so every gate of those units is complete, and
-// applies the cell update to them at once (vectorised sigmoid / tanh) while they are in L1. Items
-// are split statically, so a thread keeps the same slice of W_hh in its L2 across steps. A
-// bidirectional layer runs both directions in the same steps (direction 1 at T-1-s), their items
-// in one list: with two threads, each takes one direction.
+// Per step, a work item is one hidden block (NR units) of one direction: for each MR-row panel of
+// h_{t-1} (packed by each thread for itself) it multiplies the G gate panels of W_hh^T (NR wide,
+// side by side) and adds the products to the pre-activations the input GEMM left in `pre`, so
+// every gate of those units is complete, then applies the cell update to them at once (vectorised
+// sigmoid / tanh) while they are in L1. The micro-kernel reads its C tile only at the end and
+// prefetches it at the start, so streaming `pre` from memory overlaps the product.
+//
+// Each thread owns a contiguous range of items, the same at every step, and walks it forwards at
+// even steps and backwards at odd ones, so the panels it used last, still in its L2, are the
+// first it needs next; threads that run out steal items (run_phase), so a descheduled thread
+// delays a step by one item at most, not by its share. Whoever runs an item at step 0 packs its
+// weight panels (no serial packing, no barrier before use; later steps read them after the
+// step's completion). A bidirectional layer runs both directions in the same steps (direction 1
+// at T-1-s), their items in one list: with two threads, each owns one direction. A single step (the cells) folds the input projection into
+// the same tiles (rnn_cpu_fuses_input) and packs each block's panels into a per-thread buffer.
+#include <sched.h>
+#include <time.h>
+
 #include <cstdint>
 #ifdef _OPENMP
 #include <omp.h>
@@ -98,8 +108,11 @@ struct Access<T, T> {
 
 template <class T>
 struct Direction {
-  const T* gx;
-  const T* b_hh;
+  T* pre;
+  const T* x;
+  const T* gate_bias;  // added by the update (fused input), null when the input GEMM added it
+  const T* b_hn;
+  const T* w_ih;
   const T* w_hh;
   const T* w_hr;
   const T* peep;
@@ -109,10 +122,13 @@ struct Direction {
 };
 
 template <class T>
-Direction<T> direction_of(const RnnCpuDirection& d, bool reverse) {
+Direction<T> direction_of(const RnnCpuDirection& d, bool reverse, bool fused) {
   Direction<T> r;
-  r.gx = static_cast<const T*>(d.gx);
-  r.b_hh = static_cast<const T*>(d.b_hh);
+  r.pre = static_cast<T*>(d.pre);
+  r.x = static_cast<const T*>(d.x);
+  r.gate_bias = fused ? static_cast<const T*>(d.gate_bias) : nullptr;
+  r.b_hn = static_cast<const T*>(d.b_hn);
+  r.w_ih = static_cast<const T*>(d.w_ih);
   r.w_hh = static_cast<const T*>(d.w_hh);
   r.w_hr = static_cast<const T*>(d.w_hr);
   r.peep = static_cast<const T*>(d.peephole);
@@ -129,22 +145,22 @@ Direction<T> direction_of(const RnnCpuDirection& d, bool reverse) {
   return r;
 }
 
-// Gate tiles of one register-tile buffer: gate g of row i, column jj at tile[g * kGateStride + i * NR + jj].
-constexpr int64_t kGateStride = int64_t{kMR} * kNR<float>;  // >= kMR * kNR<double>
+// The tile of GRU's W_hn h (kept apart from the pre-activations): row i, column jj at tile[i * NR + jj].
+constexpr int64_t kTileSize = int64_t{kMR} * kNR<float>;  // >= kMR * kNR<double>
 
-// The cell update of row b, hidden units [j, j + width of V) at step t, from the gate tiles at
-// `tile` (row and column already applied).
+// The cell update of row b, hidden units [j, j + width of V) at step t: the pre-activations of the
+// G gates are complete in `pre` (row b of step t), GRU's W_hn h + (no bias yet) in `hn_tile`.
 template <class T, class V, class Math>
 __attribute__((always_inline)) inline void cell_update(const Math& m, const RnnParams& p, const Direction<T>& d,
-                                                       const T* tile, const T* h_prev, T* h_next, int64_t t,
+                                                       const T* hn_tile, const T* h_prev, T* h_next, int64_t t,
                                                        int64_t b, int64_t j) {
   using A = Access<T, V>;
   const int64_t H = p.H, Ho = p.out_size(), GH = p.gates() * H;
-  const T* gx = d.gx + (t * p.B + b) * GH + j;
+  const T* pre_row = d.pre + (t * p.B + b) * GH + j;
   const V zero{};
-  auto pre = [&](int g) {  // x W_ih^T + b_ih (in gx) + h W_hh^T + b_hh
-    V v = A::load(tile + g * kGateStride) + A::load(gx + g * H);
-    if (d.b_hh) v = v + A::load(d.b_hh + g * H + j);
+  auto pre = [&](int g) {
+    V v = A::load(pre_row + g * H);
+    if (d.gate_bias) v = v + A::load(d.gate_bias + g * H + j);
     return v;
   };
   V h;
@@ -164,9 +180,9 @@ __attribute__((always_inline)) inline void cell_update(const Math& m, const RnnP
       break;
     }
     case RnnMode::gru: {
-      V hn = A::load(tile + 2 * kGateStride);
-      if (d.b_hh) hn = hn + A::load(d.b_hh + 2 * H + j);
-      h = gru_update(m, pre(0), pre(1), A::load(gx + 2 * H), zero, zero, hn, A::load(h_prev + b * Ho + j));
+      V hn = A::load(hn_tile);
+      if (d.b_hn) hn = hn + A::load(d.b_hn + j);
+      h = gru_update(m, pre(0), pre(1), pre(2), zero, zero, hn, A::load(h_prev + b * Ho + j));
       break;
     }
     default: h = rnn_update(m, pre(0), p.mode == RnnMode::rnn_relu);
@@ -189,118 +205,237 @@ void skip_step(const RnnParams& p, const Direction<T>& d, const T* h_prev, T* h_
   for (int64_t j = 0; j < n; ++j) o[j] = T(0);
 }
 
-// Work distribution over the team: a static split (the same items to the same thread every
-// step), with the implicit barrier at the end; a plain loop without a team.
-template <class F>
-inline void for_items(bool team, int64_t n, const F& f) {
-  if (team) {
-#pragma omp for schedule(static)
-    for (int64_t i = 0; i < n; ++i) f(i);
-  } else {
-    for (int64_t i = 0; i < n; ++i) f(i);
+// Work sharing of one phase (a step, or a step's projection) without a barrier the OS can stall.
+// These 2-core machines are shared: a thread that is descheduled for a time slice would hold a
+// barrier (and its static share of the step) for milliseconds, 100 times per sequence. Instead
+// every thread has a home range of items (contiguous, the same at every step, so it packs and
+// keeps the weight panels of its hidden blocks), claims its own items from one end, walking
+// forwards at even steps and backwards at odd ones (the panels it used last, still in its L2,
+// come first), and then steals single items from the other end of the other threads' ranges. A
+// phase ends when the shared count of completed items reaches its total: a thread waits only for
+// items in progress, never for a thread that has not started.
+//
+// A range is one 64-bit word: phase (24 bits, modulo) | front (20) | back (20). The first claim
+// of a new phase resets the word to the home range; a word already in the next phase means this
+// phase is over (every thread visits every range before it waits, so words lag by at most one).
+struct alignas(64) ItemRange {
+  uint64_t word;
+};
+constexpr int kPhaseBits = 24, kEndBits = 20;
+constexpr uint64_t kPhaseMask = (uint64_t{1} << kPhaseBits) - 1, kEndMask = (uint64_t{1} << kEndBits) - 1;
+
+inline uint64_t range_word(uint64_t phase, int64_t front, int64_t back) {
+  return (phase & kPhaseMask) << (2 * kEndBits) | static_cast<uint64_t>(front) << kEndBits |
+         static_cast<uint64_t>(back);
+}
+
+// One item of range `word` in `phase` (home range [begin, end)), from the front or the back; -1
+// when none is left.
+inline int64_t claim_item(uint64_t* word, uint64_t phase, int64_t begin, int64_t end, bool from_front) {
+  uint64_t w = __atomic_load_n(word, __ATOMIC_ACQUIRE);
+  for (;;) {
+    const uint64_t at = w >> (2 * kEndBits);
+    if (at != (phase & kPhaseMask)) {
+      if (at != ((phase - 1) & kPhaseMask)) return -1;  // already in the next phase
+      const uint64_t fresh = range_word(phase, begin, end);
+      if (__atomic_compare_exchange_n(word, &w, fresh, false, __ATOMIC_ACQ_REL, __ATOMIC_ACQUIRE)) w = fresh;
+      continue;
+    }
+    const int64_t front = static_cast<int64_t>(w >> kEndBits & kEndMask), back = static_cast<int64_t>(w & kEndMask);
+    if (front >= back) return -1;
+    const uint64_t next = from_front ? range_word(phase, front + 1, back) : range_word(phase, front, back - 1);
+    if (__atomic_compare_exchange_n(word, &w, next, false, __ATOMIC_ACQ_REL, __ATOMIC_ACQUIRE))
+      return from_front ? front : back - 1;
   }
 }
 
-// Rows [0, B) of src (row stride depth) as MR-row panels (the GEMM's A operand) of depth `depth`,
-// into the calling thread's own buffer.
-template <class T>
-void pack_rows(const RnnParams& p, const T* src, int64_t depth, T* dst) {
-  for (int64_t r0 = 0; r0 < p.B; r0 += kMR)
-    pack_panel<T, kMR>(src + r0 * depth, depth, 1, min64(kMR, p.B - r0), depth, dst + r0 * depth);
+// The calling thread's place in the team and the shared schedule (size 1: no team).
+struct Team {
+  int64_t tid, size;
+  ItemRange* ranges;  // one per thread
+  uint64_t* done;     // items completed by the team over all phases
+  int64_t* soloist;   // 0, or 1 + the thread that carries on alone (see run_phase)
+  int64_t* finished;  // set once a thread has run every phase
+  uint64_t phase = 0, target = 0;
+  double worked = 0, waited = 0;  // seconds this thread spent on items and waiting for others
+};
+
+// Waits (spinning briefly, then yielding the core: the thread being waited for may need it) until
+// the team has completed `target` items; the acquire pairs with the release of each completion.
+inline void wait_for(const Team& team) {
+  for (int spins = 0; __atomic_load_n(team.done, __ATOMIC_ACQUIRE) < team.target; ++spins) {
+    if (spins >= 2000) sched_yield();
+#if defined(__x86_64__) || defined(__i386__)
+    else __builtin_ia32_pause();
+#endif
+  }
+}
+
+inline double seconds() {
+#ifdef _OPENMP
+  return omp_get_wtime();
+#else
+  return 0;
+#endif
+}
+
+// Waits longer than this (and longer than the thread's own work so far) mean another thread of
+// the team keeps being descheduled in the middle of an item.
+constexpr double kStallSeconds = 1e-3;
+
+// Runs f(item) for every item of [0, n) of one phase of step s, shared by the team as above.
+// Returns false when the thread has left the team: once a thread has waited longer in total than
+// it worked (another thread keeps being descheduled holding items: the machine is oversubscribed),
+// it carries on alone, which is then faster, and the others leave at their next phase (they may
+// finish the phase they are in; the soloist still visits every range, so nothing is lost).
+template <class F>
+bool run_phase(Team& team, int64_t n, int64_t s, const F& f) {
+  const bool forward = s % 2 == 0;
+  const uint64_t phase = team.phase++;
+  team.target += static_cast<uint64_t>(n);
+  if (team.size == 1) {
+    if (forward)
+      for (int64_t i = 0; i < n; ++i) f(i);
+    else
+      for (int64_t i = n; i-- > 0;) f(i);
+    return true;
+  }
+  const int64_t soloist = __atomic_load_n(team.soloist, __ATOMIC_ACQUIRE);
+  if (soloist != 0 && soloist != team.tid + 1) return false;
+  const double start = seconds();
+  for (int64_t k = 0; k < team.size; ++k) {  // own range first (k = 0), then the others'
+    const int64_t owner = (team.tid + k) % team.size;
+    int64_t begin, end;
+    split(n, team.size, owner, &begin, &end);
+    const bool from_front = k == 0 ? forward : !forward;
+    for (int64_t i; (i = claim_item(&team.ranges[owner].word, phase, begin, end, from_front)) >= 0;) {
+      f(i);
+      __atomic_fetch_add(team.done, 1, __ATOMIC_RELEASE);
+    }
+  }
+  const double claimed = seconds();
+  wait_for(team);
+  team.worked += claimed - start;
+  team.waited += seconds() - claimed;
+  if (soloist == 0 && team.waited > kStallSeconds && team.waited > team.worked) {
+    int64_t none = 0;
+    __atomic_compare_exchange_n(team.soloist, &none, team.tid + 1, false, __ATOMIC_ACQ_REL, __ATOMIC_ACQUIRE);
+  }
+  return true;
 }
 
 inline int64_t padded_rows(int64_t B) { return (B + kMR - 1) / kMR * kMR; }
 
-// One work item of a step: NR-column block q ([j0, j0 + n)) of direction d at time t, the state
-// buffers (h_{t-1} read, h_t written) and the calling thread's A panels.
+// Rows [0, B) of src (row stride `depth`) as MR-row panels of depth `depth` (the GEMM's A operand)
+// at dst, starting at column `at` of panels `width` deep: [x_t | h_{t-1}] is packed as two parts.
 template <class T>
-struct StepItem {
-  const Direction<T>& d;
-  int64_t q, j0, n, t;
-  const T* h_prev;
-  T* h_next;
-  const T* panels;
-};
-
-// Runs f(StepItem) for the column blocks of `width` columns of every direction, split over the
-// team. The A operand (h_{t-1}, or h_full for the projection: B x depth, small next to the
-// weights) is packed by each thread into its own panels the first time it meets a direction, so
-// a phase needs no barrier besides the loop's own.
-template <class T, class F>
-void for_step_items(bool team, int64_t tid, const RnnParams& p, Direction<T>* dirs, int64_t s, int64_t width,
-                    bool projection, const F& f) {
-  constexpr int64_t NR = kNR<T>;
-  const int64_t blocks = (width + NR - 1) / NR, depth = projection ? p.H : p.out_size();
-  bool packed[2] = {false, false};
-  for_items(team, p.D * blocks, [&](int64_t item) {
-    const int64_t di = item / blocks, q = item % blocks;
-    const Direction<T>& d = dirs[di];
-    T* panels = (projection ? d.f_pack : d.a_pack) + tid * padded_rows(p.B) * depth;
-    if (!packed[di]) {
-      pack_rows(p, projection ? d.h_full : d.hb[s & 1], depth, panels);
-      packed[di] = true;
-    }
-    f(StepItem<T>{d, q, q * NR, min64(NR, width - q * NR), d.reverse ? p.T - 1 - s : s, d.hb[s & 1],
-                  d.hb[(s + 1) & 1], panels});
-  });
+void pack_rows(const RnnParams& p, const T* src, int64_t depth, int64_t at, int64_t width, T* dst) {
+  for (int64_t r0 = 0; r0 < p.B; r0 += kMR)
+    pack_panel<T, kMR>(src + r0 * depth, depth, 1, min64(kMR, p.B - r0), depth, dst + r0 * width + at * kMR);
 }
 
-// One step of every direction: the G gate tiles of each hidden block and row panel, then the
-// update of those units while the tiles are in L1.
+// Rows [r0, r0 + NR) (the units of one gate and hidden block) of the weights as one NR-wide B
+// panel of depth `width`, W_ih^T (fused input) above W_hh^T; rows past `units` are zero.
 template <class T>
-void run_step(bool team, int64_t tid, const RnnParams& p, Direction<T>* dirs, const int64_t* lengths, int64_t s) {
+void pack_gate_panel(const RnnParams& p, const Direction<T>& d, bool fused, int64_t r0, int64_t units, T* dst) {
+  constexpr int NR = kNR<T>;
+  const int64_t Ho = p.out_size(), in = fused ? p.I : 0;
+  if (in > 0) pack_panel<T, NR>(d.w_ih + r0 * p.I, p.I, 1, units, p.I, dst);
+  pack_panel<T, NR>(d.w_hh + r0 * Ho, Ho, 1, units, Ho, dst + in * NR);
+}
+
+// One step of every direction: each item multiplies the G gate panels of its hidden block into
+// the pre-activations of every row panel, then updates those units while they are in L1.
+template <class T>
+bool run_step(Team& team, const RnnCpuPlan& plan, Direction<T>* dirs, int64_t s) {
   constexpr int64_t NR = kNR<T>, L = kLanes<T>;
   using V = typename Vec<T>::type;
-  const int64_t G = p.gates(), Ho = p.out_size();
+  const RnnParams& p = plan.p;
+  const bool fused = rnn_cpu_fuses_input(p), gru = p.mode == RnnMode::gru;
+  const int64_t G = p.gates(), GH = G * p.H, Ho = p.out_size(), blocks = (p.H + NR - 1) / NR;
+  const int64_t depth = fused ? p.I + Ho : Ho, rows = padded_rows(p.B);
   const VecMath<T> vm;
   const ScalarMath<T> sm;
-  for_step_items(team, tid, p, dirs, s, p.H, false, [&](const StepItem<T>& it) {
-    alignas(64) T tile[4 * kGateStride];
+  bool packed_rows[2] = {false, false};
+  return run_phase(team, p.D * blocks, s, [&](int64_t item) {
+    const int64_t di = item / blocks, q = item % blocks, j0 = q * NR, n = min64(NR, p.H - j0);
+    const Direction<T>& d = dirs[di];
+    const int64_t t = d.reverse ? p.T - 1 - s : s;
+    const T* h_prev = d.hb[s & 1];
+    T* h_next = d.hb[(s + 1) & 1];
+    // A: this step's rows, packed by each thread for itself the first time it meets the direction.
+    T* a = d.a_pack + team.tid * rows * depth;
+    if (!packed_rows[di]) {
+      if (fused && p.I > 0) pack_rows(p, d.x + t * p.B * p.I, p.I, 0, depth, a);
+      pack_rows(p, h_prev, Ho, depth - Ho, depth, a);
+      packed_rows[di] = true;
+    }
+    // B: the block's gate panels, packed by their owner at its first step (sequences keep them).
+    T* w = p.T > 1 ? d.w_pack + q * G * depth * NR : d.w_pack + team.tid * G * depth * NR;
+    if (s == 0)
+      for (int64_t g = 0; g < G; ++g) pack_gate_panel(p, d, fused, g * p.H + j0, n, w + g * depth * NR);
+    alignas(64) T hn_tile[kTileSize];
     for (int64_t r0 = 0; r0 < p.B; r0 += kMR) {
       const int64_t m = min64(kMR, p.B - r0);
-      for (int64_t g = 0; g < G; ++g)
-        multiply_tile(Ho, it.panels + r0 * Ho, PackedRows<T>{it.d.w_pack + (it.q * G + g) * Ho * NR},
-                      tile + g * kGateStride, NR, m, NR, false);
+      T* pre = d.pre + (t * p.B + r0) * GH + j0;
+      for (int64_t g = 0; g < G; ++g) {
+        const PackedRows<T> panel{w + g * depth * NR};
+        if (gru && g == 2) multiply_tile(depth, a + r0 * depth, panel, hn_tile, NR, m, NR, false);
+        else multiply_tile(depth, a + r0 * depth, panel, pre + g * p.H, GH, m, n, !fused);
+      }
       for (int64_t i = 0; i < m; ++i) {
         const int64_t b = r0 + i;
-        if (!active(lengths, it.t, b)) {
-          if (p.P == 0) skip_step(p, it.d, it.h_prev, it.h_next, it.t, b, it.j0, it.n);
+        if (!active(plan.lengths, t, b)) {
+          if (p.P == 0) skip_step(p, d, h_prev, h_next, t, b, j0, n);
           continue;
         }
-        const T* row = tile + i * NR;
-        if (it.n == NR) {
+        const T* hn = hn_tile + i * NR;
+        if (n == NR) {
           for (int64_t v = 0; v < NR; v += L)
-            cell_update<T, V>(vm, p, it.d, row + v, it.h_prev, it.h_next, it.t, b, it.j0 + v);
+            cell_update<T, V>(vm, p, d, hn + v, h_prev, h_next, t, b, j0 + v);
         } else {
-          for (int64_t jj = 0; jj < it.n; ++jj)
-            cell_update<T, T>(sm, p, it.d, row + jj, it.h_prev, it.h_next, it.t, b, it.j0 + jj);
+          for (int64_t jj = 0; jj < n; ++jj)
+            cell_update<T, T>(sm, p, d, hn + jj, h_prev, h_next, t, b, j0 + jj);
         }
       }
     }
   });
 }
 
-// LSTM projection of one step: h_t = h_full @ W_hr^T for the active rows (after the barrier
-// that completes h_full).
+// LSTM projection of one step: h_t = h_full @ W_hr^T for the active rows (a phase of its own:
+// h_full is complete). W_hr's panels are packed by their owner at its first step.
 template <class T>
-void run_projection(bool team, int64_t tid, const RnnParams& p, Direction<T>* dirs, const int64_t* lengths,
-                    int64_t s) {
+bool run_projection(Team& team, const RnnCpuPlan& plan, Direction<T>* dirs, int64_t s) {
   constexpr int64_t NR = kNR<T>;
-  for_step_items(team, tid, p, dirs, s, p.P, true, [&](const StepItem<T>& it) {
-    alignas(64) T tile[kGateStride];
+  const RnnParams& p = plan.p;
+  const int64_t blocks = (p.P + NR - 1) / NR, rows = padded_rows(p.B);
+  bool packed_rows[2] = {false, false};
+  return run_phase(team, p.D * blocks, s, [&](int64_t item) {
+    const int64_t di = item / blocks, q = item % blocks, j0 = q * NR, n = min64(NR, p.P - j0);
+    const Direction<T>& d = dirs[di];
+    const int64_t t = d.reverse ? p.T - 1 - s : s;
+    T* a = d.f_pack + team.tid * rows * p.H;
+    if (!packed_rows[di]) {
+      pack_rows(p, d.h_full, p.H, 0, p.H, a);
+      packed_rows[di] = true;
+    }
+    T* w = d.hr_pack + q * p.H * NR;
+    if (s == 0) pack_panel<T, NR>(d.w_hr + j0 * p.H, p.H, 1, n, p.H, w);
+    alignas(64) T tile[kTileSize];
     for (int64_t r0 = 0; r0 < p.B; r0 += kMR) {
       const int64_t m = min64(kMR, p.B - r0);
-      multiply_tile(p.H, it.panels + r0 * p.H, PackedRows<T>{it.d.hr_pack + it.q * p.H * NR}, tile, NR, m, NR,
-                    false);
+      multiply_tile(p.H, a + r0 * p.H, PackedRows<T>{w}, tile, NR, m, NR, false);
       for (int64_t i = 0; i < m; ++i) {
         const int64_t b = r0 + i;
-        if (!active(lengths, it.t, b)) {
-          skip_step(p, it.d, it.h_prev, it.h_next, it.t, b, it.j0, it.n);
+        const T* h_prev = d.hb[s & 1];
+        T* h_next = d.hb[(s + 1) & 1];
+        if (!active(plan.lengths, t, b)) {
+          skip_step(p, d, h_prev, h_next, t, b, j0, n);
           continue;
         }
-        T* h = it.h_next + b * p.P + it.j0;
-        T* o = it.d.out ? it.d.out + (it.t * p.B + b) * p.D * p.P + it.j0 : nullptr;
-        for (int64_t jj = 0; jj < it.n; ++jj) {
+        T* h = h_next + b * p.P + j0;
+        T* o = d.out ? d.out + (t * p.B + b) * p.D * p.P + j0 : nullptr;
+        for (int64_t jj = 0; jj < n; ++jj) {
           h[jj] = tile[i * NR + jj];
           if (o) o[jj] = tile[i * NR + jj];
         }
@@ -309,44 +444,41 @@ void run_projection(bool team, int64_t tid, const RnnParams& p, Direction<T>* di
   });
 }
 
-// Called by every thread of the team (or alone): packs the weights once, then runs the steps.
+// Called by every thread of the team (or alone): the steps, each phase complete before the next
+// starts (h_t must be whole before any thread packs it for the next step). A thread that left the
+// team sleeps until the soloist is done rather than spinning in OpenMP's closing barrier, which
+// would take a core from the soloist or from whoever shares the machine.
 template <class T>
-void recurrence(bool team, int64_t tid, const RnnCpuPlan& plan, Direction<T>* dirs) {
-  constexpr int64_t NR = kNR<T>;
-  const RnnParams& p = plan.p;
-  const int64_t G = p.gates(), Ho = p.out_size(), blocks = (p.H + NR - 1) / NR;
-  for_items(team, p.D * blocks * G, [&](int64_t item) {
-    const Direction<T>& d = dirs[item / (blocks * G)];
-    const int64_t q = item / G % blocks, g = item % G;
-    pack_panel<T, NR>(d.w_hh + (g * p.H + q * NR) * Ho, Ho, 1, min64(NR, p.H - q * NR), Ho,
-                      d.w_pack + (q * G + g) * Ho * NR);
-  });
-  if (p.P > 0) {
-    const int64_t pblocks = (p.P + NR - 1) / NR;
-    for_items(team, p.D * pblocks, [&](int64_t item) {
-      const Direction<T>& d = dirs[item / pblocks];
-      const int64_t q = item % pblocks;
-      pack_panel<T, NR>(d.w_hr + q * NR * p.H, p.H, 1, min64(NR, p.P - q * NR), p.H, d.hr_pack + q * p.H * NR);
-    });
+void recurrence(Team team, const RnnCpuPlan& plan, Direction<T>* dirs) {
+  for (int64_t s = 0; s < plan.p.T; ++s) {
+    if (!run_step(team, plan, dirs, s) || (plan.p.P > 0 && !run_projection(team, plan, dirs, s))) {
+      const timespec nap{0, 100 * 1000};
+      while (!__atomic_load_n(team.finished, __ATOMIC_ACQUIRE)) nanosleep(&nap, nullptr);
+      return;
+    }
   }
-  for (int64_t s = 0; s < p.T; ++s) {
-    run_step(team, tid, p, dirs, plan.lengths, s);
-    if (p.P > 0) run_projection(team, tid, p, dirs, plan.lengths, s);
-  }
+  if (team.finished) __atomic_store_n(team.finished, 1, __ATOMIC_RELEASE);
 }
 
 template <class T>
 int run(const RnnCpuPlan& plan) {
   Direction<T> dirs[2];
-  for (int64_t d = 0; d < plan.p.D; ++d) dirs[d] = direction_of<T>(plan.dirs[d], d == 1);
+  for (int64_t d = 0; d < plan.p.D; ++d)
+    dirs[d] = direction_of<T>(plan.dirs[d], d == 1, rnn_cpu_fuses_input(plan.p));
 #ifdef _OPENMP
   if (plan.threads > 1) {
+    // Before the first phase every range is in phase -1 (and empty).
+    ItemRange ranges[kRnnMaxThreads];
+    for (ItemRange& r : ranges) r.word = range_word(~uint64_t{0}, 0, 0);
+    alignas(64) uint64_t done = 0;
+    alignas(64) int64_t soloist = 0, finished = 0;
+    // The workspace holds plan.threads per-thread parts: OpenMP may give fewer threads, never more.
 #pragma omp parallel num_threads(plan.threads)
-    recurrence<T>(omp_get_num_threads() > 1, omp_get_thread_num(), plan, dirs);
+    recurrence<T>(Team{omp_get_thread_num(), omp_get_num_threads(), ranges, &done, &soloist, &finished}, plan, dirs);
     return kRnnOk;
   }
 #endif
-  recurrence<T>(false, 0, plan, dirs);
+  recurrence<T>(Team{0, 1, nullptr, nullptr, nullptr, nullptr}, plan, dirs);
   return kRnnOk;
 }
 

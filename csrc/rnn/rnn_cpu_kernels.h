@@ -6,28 +6,47 @@
 
 namespace pdk {
 
-// One direction of a layer, host pointers (null: absent). gx holds the input projections
-// x @ W_ih^T + b_ih of every step ([T, B, G*H], from our GEMM). The hidden state alternates
-// between h (the hn output, initialised from h0 by rnn_cpu.cpp: steps read it at even s) and
-// h_alt (odd s), so a step reads h_{t-1} while it writes h_t and needs one barrier only; after
-// an odd number of steps the final state is in h_alt. c (the cn output) is updated in place.
+// A single step (the cells, T == 1) computes x @ W_ih^T in the same register tiles as
+// h @ W_hh^T: one product over depth I + Ho with [W_ih | W_hh] packed side by side, instead of an
+// input GEMM, its [B, G*H] intermediate and a second pass. GRU keeps the input GEMM: its n gate
+// needs x W_in^T and W_hn h apart (n = tanh(x_n + r * h_n)).
+inline bool rnn_cpu_fuses_input(const RnnParams& p) { return p.T == 1 && p.mode != RnnMode::gru; }
+
+// One direction of a layer, host pointers (null: absent). pre holds the gate pre-activations
+// ([T, B, G*H]): the input GEMM leaves x @ W_ih^T + gate_bias there and each step adds
+// h_{t-1} @ W_hh^T in place (GRU's n gate excepted: W_hn h + b_hn is kept apart); with the input
+// fused (rnn_cpu_fuses_input) the step writes the whole product there and adds gate_bias itself.
+// The hidden state alternates between h (the hn output, initialised from h0 by rnn_cpu.cpp: steps
+// read it at even s) and h_alt (odd s), so a step reads h_{t-1} while it writes h_t and needs one
+// barrier only; after an odd number of steps the final state is in h_alt. c (the cn output) is
+// updated in place.
 struct RnnCpuDirection {
-  const void* gx = nullptr;
+  void* pre = nullptr;
+  const void* x = nullptr;          // the layer input [T, B, I] (read only when the input is fused)
+  const void* gate_bias = nullptr;  // b_ih + b_hh per gate (GRU n: b_in only), or null without biases
+  const void* b_hn = nullptr;       // GRU: b_hh of the n gate, or null
+  const void* w_ih = nullptr;
   const void* w_hh = nullptr;
-  const void* b_hh = nullptr;
   const void* w_hr = nullptr;
   const void* peephole = nullptr;
   void* h = nullptr;
   void* c = nullptr;
   void* out = nullptr;  // &out[0, 0, d * Ho] (row stride D * Ho), or null
   // Workspace (64-byte aligned, allocated by rnn_cpu.cpp, sizes in rnn_cpu_workspace):
-  void* w_pack = nullptr;   // W_hh^T as NR-wide panels of depth Ho, gate panels of a hidden block adjacent
+  void* w_pack = nullptr;   // the gate panels of a hidden block side by side (NR wide, depth W_hh's Ho,
+                            // or I + Ho with the input fused): all blocks for T > 1, packed once by
+                            // the thread that owns the block; one block per thread for a single step
   void* hr_pack = nullptr;  // W_hr^T as NR-wide panels of depth H (projection)
   void* h_alt = nullptr;    // [B, Ho] the hidden state of odd steps
-  void* a_pack = nullptr;   // per thread: h_{t-1} as MR-row panels of depth Ho
+  void* a_pack = nullptr;   // per thread: h_{t-1} (with the input fused: [x_t | h_{t-1}]) as MR-row panels
   void* h_full = nullptr;   // [B, H]: o * tanh(c) before the projection
   void* f_pack = nullptr;   // per thread: h_full as MR-row panels of depth H
 };
+
+// Threads of the recurrence at most, and work items per phase below which it may use more than
+// one (the size of its work-sharing table and of a range's ends, rnn_cpu_kernels.cpp).
+constexpr int64_t kRnnMaxThreads = 64;
+constexpr int64_t kRnnMaxItems = int64_t{1} << 20;
 
 struct RnnCpuPlan {
   RnnParams p;
@@ -39,17 +58,19 @@ struct RnnCpuPlan {
 // Workspace element counts per direction for a micro-kernel tile MR x NR and `threads` threads
 // (each packs its own copy of the small A operands: no barrier between packing and use).
 struct RnnCpuWorkspace {
-  int64_t w_pack, hr_pack, h_alt, a_pack, h_full, f_pack;
+  int64_t w_pack, hr_pack, h_alt, a_pack, h_full, f_pack, gate_bias;
 };
 inline RnnCpuWorkspace rnn_cpu_workspace(const RnnParams& p, int64_t mr, int64_t nr, int64_t threads) {
-  const int64_t ho = p.out_size(), rows = (p.B + mr - 1) / mr * mr;
+  const int64_t ho = p.out_size(), rows = (p.B + mr - 1) / mr * mr, G = p.gates();
+  const int64_t depth = rnn_cpu_fuses_input(p) ? p.I + ho : ho;
   RnnCpuWorkspace w;
-  w.w_pack = (p.H + nr - 1) / nr * nr * p.gates() * ho;
+  w.w_pack = p.T > 1 ? (p.H + nr - 1) / nr * nr * G * depth : threads * G * nr * depth;
   w.hr_pack = p.P > 0 ? (p.P + nr - 1) / nr * nr * p.H : 0;
   w.h_alt = p.B * ho;
-  w.a_pack = threads * rows * ho;
+  w.a_pack = threads * rows * depth;
   w.h_full = p.P > 0 ? p.B * p.H : 0;
   w.f_pack = p.P > 0 ? threads * rows * p.H : 0;
+  w.gate_bias = G * p.H;
   return w;
 }
 

@@ -8,10 +8,12 @@ for the sequences (torch has none).
 
 The kernels (csrc/rnn) compute each layer's input projections for all time steps in one GEMM
 (ours) and then run the recurrence: on the CPU the recurrent product of each step goes through
-the GEMM's micro-kernel with W_hh packed once per call and the gate/cell update fused after each
-tile (both directions of a bidirectional layer at once); on CUDA either one fused kernel per step
-or, when the hidden size is at most 256 and a block's state fits 48 KiB of shared memory, one
-kernel for the whole sequence (``_ext.module('cuda' or 'emu').set_rnn_path`` forces one).
+the GEMM's micro-kernel with W_hh packed once per call (by the thread that owns each block of
+hidden units) and the gate/cell update fused after each tile (both directions of a bidirectional
+layer at once); a single step (the cells, except GRU) folds x @ W_ih^T into the same tiles
+instead of a separate GEMM; on CUDA either one fused kernel per step or, when the hidden size is
+at most 256 and a block's state fits 48 KiB of shared memory, one kernel for the whole sequence
+(``_ext.module('cuda' or 'emu').set_rnn_path`` forces one).
 
 ``lengths`` gives packed-sequence semantics: row b is valid for its first ``lengths[b]`` steps;
 outputs past that are 0, the forward direction's h_n is its state at step ``lengths[b] - 1`` and
