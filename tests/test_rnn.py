@@ -258,6 +258,48 @@ def test_argument_errors(rng):
         ops.gru(x, params, num_layers=0)
 
 
+@pytest.fixture(params=["team", "solo", "auto"])
+def cpu_team(request):
+    """The CPU recurrence under each way its threads share the steps (auto restored after)."""
+    cpu = _ext.module("cpu")
+    if cpu.info()["omp_threads"] < 2:
+        pytest.skip("one OpenMP thread: the recurrence never forms a team")
+    cpu.set_rnn_team(request.param)
+    yield request.param
+    cpu.set_rnn_team("auto")
+
+
+@pytest.mark.parametrize("mode,bidir,proj", [("lstm", True, 0), ("lstm", True, 24), ("gru", True, 0),
+                                             ("gru", False, 0)])
+def test_thread_team_policies(rng, cpu_team, mode, bidir, proj):
+    """Steps large enough for two threads (H = 70: a partial last block; lengths, so some rows stop
+    early), shared as a team, carried on alone from step 1 ('solo'), or as the load decides. Every
+    case does at least 64K multiply-adds per step, the threshold for a team (rnn_cpu.cpp)."""
+    T, B, I, H = 7, 5, 16, 70
+    params = make_params(rng, mode, I, H, 1, bidir, proj)
+    x = rng.standard_normal((T, B, I)).astype(np.float32)
+    lengths = np.array([7, 3, 0, 6, 1])
+    got = ops.rnn(x, params, lengths=lengths, mode=mode, bidirectional=bidir, proj_size=proj, backend="cpu")
+    want = ref.rnn(x, params, lengths=lengths, mode=mode, bidirectional=bidir, proj_size=proj)
+    close(got[0], want[0], np.float32, f"{cpu_team} output")
+    hn, want_hn = (got[1][0], want[1][0]) if mode == "lstm" else (got[1], want[1])
+    close(hn, want_hn, np.float32, f"{cpu_team} h_n")
+    # one step with the input projection fused in (the cells' path)
+    w_ih, w_hh = ((rng.standard_normal((4 * 64, n)) * 0.2).astype(np.float32) for n in (32, 64))
+    xs, h, c = (rng.standard_normal((32, n)).astype(np.float32) for n in (32, 64, 64))
+    got_h, got_c = ops.lstm_cell(xs, h, c, w_ih, w_hh, backend="cpu")
+    want_h, want_c = ref.lstm_cell(xs, h, c, w_ih, w_hh)
+    close(got_h, want_h, np.float32, f"{cpu_team} lstm_cell h")
+    close(got_c, want_c, np.float32, f"{cpu_team} lstm_cell c")
+
+
+def test_rnn_team_setting():
+    cpu = _ext.module("cpu")
+    with pytest.raises(ValueError, match="'auto', 'team' or 'solo'"):
+        cpu.set_rnn_team("fast")
+    assert cpu.rnn_team() == "auto"
+
+
 def test_rnn_path_setting():
     for name in ("emu", "cuda"):
         if not _ext.available(name):

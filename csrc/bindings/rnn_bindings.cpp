@@ -52,6 +52,12 @@ void register_rnn(py::module_& m) {
         return rnn_workspace_elements(rnn_params(mode, T, B, 0, H, P, D));
       },
       py::arg("mode"), py::arg("T"), py::arg("B"), py::arg("H"), py::arg("P"), py::arg("D"));
+#if PDK_BACKEND_CPU
+  m.def("set_rnn_team", [](const std::string& name) { cpu::set_rnn_team(name.c_str()); }, py::arg("name"),
+        "How the CPU recurrence's threads share the steps: 'auto' (a thread that keeps waiting for the "
+        "others carries on alone), 'team' (never alone) or 'solo' (alone from step 1).");
+  m.def("rnn_team", &cpu::rnn_team, "The policy set_rnn_team chose.");
+#endif
 #if PDK_BACKEND_CUDA
   m.def("set_rnn_path", [](const std::string& name) { set_rnn_cuda_path(name.c_str()); }, py::arg("name"),
         "Force the CUDA recurrence: 'auto', 'step' (one fused kernel per step) or 'sequence' (one kernel).");

@@ -76,7 +76,13 @@ RnnCudaPath rnn_cuda_path_choice();
                          std::uintptr_t lengths, std::uintptr_t out, std::uintptr_t workspace,      \
                          DType dtype, std::uintptr_t stream);
 
-namespace cpu { PDK_RNN_ENTRY_POINTS }
+namespace cpu {
+PDK_RNN_ENTRY_POINTS
+// How the CPU recurrence's threads share the steps (RnnCpuTeam in rnn_cpu_kernels.h): 'auto',
+// 'team' or 'solo'. Process-wide, for tests and benchmarks.
+void set_rnn_team(const char* name);
+const char* rnn_team();
+}  // namespace cpu
 namespace cuda { PDK_RNN_ENTRY_POINTS }
 #undef PDK_RNN_ENTRY_POINTS
 

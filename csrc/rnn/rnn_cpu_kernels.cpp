@@ -256,6 +256,7 @@ struct Team {
   uint64_t* done;     // items completed by the team over all phases
   int64_t* soloist;   // 0, or 1 + the thread that carries on alone (see run_phase)
   int64_t* finished;  // set once a thread has run every phase
+  RnnCpuTeam policy = RnnCpuTeam::automatic;
   uint64_t phase = 0, target = 0;
   double worked = 0, waited = 0;  // seconds this thread spent on items and waiting for others
 };
@@ -317,7 +318,8 @@ bool run_phase(Team& team, int64_t n, int64_t s, const F& f) {
   wait_for(team);
   team.worked += claimed - start;
   team.waited += seconds() - claimed;
-  if (soloist == 0 && team.waited > kStallSeconds && team.waited > team.worked) {
+  const bool stalled = team.waited > kStallSeconds && team.waited > team.worked;
+  if (soloist == 0 && team.policy != RnnCpuTeam::team && (stalled || team.policy == RnnCpuTeam::solo)) {
     int64_t none = 0;
     __atomic_compare_exchange_n(team.soloist, &none, team.tid + 1, false, __ATOMIC_ACQ_REL, __ATOMIC_ACQUIRE);
   }
@@ -474,7 +476,8 @@ int run(const RnnCpuPlan& plan) {
     alignas(64) int64_t soloist = 0, finished = 0;
     // The workspace holds plan.threads per-thread parts: OpenMP may give fewer threads, never more.
 #pragma omp parallel num_threads(plan.threads)
-    recurrence<T>(Team{omp_get_thread_num(), omp_get_num_threads(), ranges, &done, &soloist, &finished}, plan, dirs);
+    recurrence<T>(Team{omp_get_thread_num(), omp_get_num_threads(), ranges, &done, &soloist, &finished, plan.team},
+                  plan, dirs);
     return kRnnOk;
   }
 #endif

@@ -48,11 +48,17 @@ struct RnnCpuDirection {
 constexpr int64_t kRnnMaxThreads = 64;
 constexpr int64_t kRnnMaxItems = int64_t{1} << 20;
 
+// How a team of threads shares the steps: 'auto' lets a thread that keeps waiting for the others
+// carry on alone (rnn_cpu_kernels.cpp, run_phase); 'team' never does; 'solo' makes the first
+// thread to finish step 0 carry on alone. The last two are for tests and benchmarks.
+enum class RnnCpuTeam : int { automatic = 0, team = 1, solo = 2 };
+
 struct RnnCpuPlan {
   RnnParams p;
   RnnCpuDirection dirs[2];
   const int64_t* lengths = nullptr;
   int64_t threads = 1;
+  RnnCpuTeam team = RnnCpuTeam::automatic;
 };
 
 // Workspace element counts per direction for a micro-kernel tile MR x NR and `threads` threads

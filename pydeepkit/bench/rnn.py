@@ -154,7 +154,7 @@ def _torch_sequence(fixed_mode=None):
     return run
 
 
-def _torch_cell(name):
+def _torch_cell_op(name):
     def run(x, h, *rest):
         import torch
         if name == "lstm_cell":
@@ -164,4 +164,4 @@ def _torch_cell(name):
 
 
 TORCH_EQUIVALENTS = {"lstm": _torch_sequence("lstm"), "gru": _torch_sequence("gru"), "rnn": _torch_sequence(),
-                     **{c: _torch_cell(c) for c in ("lstm_cell", "gru_cell", "rnn_tanh_cell", "rnn_relu_cell")}}
+                     **{c: _torch_cell_op(c) for c in ("lstm_cell", "gru_cell", "rnn_tanh_cell", "rnn_relu_cell")}}
