@@ -333,8 +333,7 @@ __attribute__((flatten)) void finish_row(T* out, const T* residual, int64_t n, T
     for (int64_t j = 0; j < n; ++j) out[j] += residual[j];
   if (bias != T(0))
     for (int64_t j = 0; j < n; ++j) out[j] += bias;
-  if (act != Activation::none)
-    for (int64_t j = 0; j < n; ++j) out[j] = apply_activation(out[j], act, slope);
+  activate_row(out, n, act, slope);
 }
 
 template <class T>

@@ -317,6 +317,26 @@ struct Epilogue {
   T slope;
 };
 
+// row[j] = act(row[j]) for j < n. The activation is a constant in each loop so that the loop
+// vectorises: with `act` read per element (the default case), relu6 ran 5x slower than relu.
+template <class T>
+__attribute__((flatten)) void activate_row(T* __restrict row, int64_t n, Activation act, T slope) {
+  switch (act) {
+    case Activation::none: return;
+    case Activation::relu:
+      for (int64_t j = 0; j < n; ++j) row[j] = apply_activation(row[j], Activation::relu, slope);
+      return;
+    case Activation::leaky_relu:
+      for (int64_t j = 0; j < n; ++j) row[j] = apply_activation(row[j], Activation::leaky_relu, slope);
+      return;
+    case Activation::relu6:
+      for (int64_t j = 0; j < n; ++j) row[j] = apply_activation(row[j], Activation::relu6, slope);
+      return;
+    default:  // sigmoid, tanh, gelu: libm calls per element either way
+      for (int64_t j = 0; j < n; ++j) row[j] = apply_activation(row[j], act, slope);
+  }
+}
+
 template <class T>
 __attribute__((flatten)) void epilogue(const Epilogue<T>& e, T* c, int64_t ldc, int64_t i0, int64_t m,
                                        int64_t j0, int64_t n) {
@@ -335,17 +355,7 @@ __attribute__((flatten)) void epilogue(const Epilogue<T>& e, T* c, int64_t ldc, 
       const T* rrow = e.residual + i * e.ldr + j0;
       for (int64_t j = 0; j < n; ++j) crow[j] += rrow[j];
     }
-    switch (e.act) {
-      case Activation::none: break;
-      case Activation::relu:
-        for (int64_t j = 0; j < n; ++j) crow[j] = apply_activation(crow[j], Activation::relu, e.slope);
-        break;
-      case Activation::leaky_relu:
-        for (int64_t j = 0; j < n; ++j) crow[j] = apply_activation(crow[j], Activation::leaky_relu, e.slope);
-        break;
-      default:
-        for (int64_t j = 0; j < n; ++j) crow[j] = apply_activation(crow[j], e.act, e.slope);
-    }
+    activate_row(crow, n, e.act, e.slope);
   }
 }
 
