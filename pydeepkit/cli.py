@@ -139,9 +139,28 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+# OpenBLAS (numpy's BLAS) keeps its worker threads spinning for ~0.1 s after every call. On a
+# 2-core machine a spinning worker takes a core from the next call of ours: measured, our 512^3
+# GEMM ran in 14 ms instead of 1.8 ms when it followed a numpy.matmul, so the bench's numpy rows
+# (and every row after them) timed the contention, not the kernels. The timeout is read once,
+# when OpenBLAS loads with numpy, hence a fresh process with it set; 4 (2^4 cycles, the minimum)
+# makes the workers sleep at once, which costs numpy.matmul nothing measurable at these sizes.
+_BLAS_TIMEOUT = "OPENBLAS_THREAD_TIMEOUT"
+
+
+def _restart_with_quiet_blas() -> None:
+    import os
+    os.environ[_BLAS_TIMEOUT] = "4"
+    sys.stdout.flush()
+    os.execv(sys.executable, [sys.executable, "-m", "pydeepkit", *sys.argv[1:]])
+
+
 def main(argv=None) -> int:
     """Entry point of the ``pydeepkit`` script; returns the exit code."""
     args = build_parser().parse_args(argv)
+    import os
+    if args.command == "bench" and argv is None and _BLAS_TIMEOUT not in os.environ:
+        _restart_with_quiet_blas()  # does not return
     try:
         return args.run(args)
     except KeyboardInterrupt:

@@ -8,6 +8,7 @@ from __future__ import annotations
 import importlib.util
 import json
 import math
+import os
 
 import numpy as np
 import pytest
@@ -104,6 +105,8 @@ def test_bench_quick_json(tmp_path):
     assert "max_pool2d 3x3 s2 p1" in proc.stdout
     result = json.loads(out.read_text())
     assert result["machine"]["usable_cpus"] >= 1
+    # the command restarted itself with numpy's BLAS workers told not to spin (cli._BLAS_TIMEOUT)
+    assert result["machine"]["openblas_thread_timeout"] == os.environ.get("OPENBLAS_THREAD_TIMEOUT", "4")
     (row,) = result["rows"]
     entry = next(e for e in bench.entries() if e.name == row["name"])
     assert tuple(row["shape"]) == entry.shape("quick")

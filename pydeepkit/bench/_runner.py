@@ -210,6 +210,7 @@ def machine_info(backend: str, torch=None) -> dict:
             "python": platform.python_version(), "copy_gbps_1thread": _copy_bandwidth(),
             "load_average_1min": os.getloadavg()[0] if hasattr(os, "getloadavg") else None,
             "cpu_busy_before": _cpu_busy(),
+            "openblas_thread_timeout": os.environ.get("OPENBLAS_THREAD_TIMEOUT"),
             "torch": getattr(torch, "__version__", None),
             "torch_threads": torch.get_num_threads() if torch is not None else None}
     try:
@@ -238,6 +239,10 @@ def format_header(machine: dict, settings: dict) -> str:
         f"logical CPUs; {simd_text}",
         f"memory: numpy copy, 1 thread: {machine['copy_gbps_1thread']:.1f} GB/s (read + write); {torch_text}",
     ]
+    if machine.get("openblas_thread_timeout") is None:
+        lines.append("warning: OPENBLAS_THREAD_TIMEOUT is not set: numpy's BLAS threads spin after every numpy "
+                     "call and slow the next timed call (the pydeepkit command sets it to 4; set it when "
+                     "calling the bench from Python)")
     busy, load = machine.get("cpu_busy_before"), machine.get("load_average_1min")
     if busy is not None and busy > 0.1:
         lines.append(f"warning: the CPUs were {100 * busy:.0f}% busy just before the run (load average "
