@@ -1,12 +1,10 @@
 // CPU convolution entry point: validation, algorithm choice (depthwise direct, implicit GEMM, GEMM + gather), blocking and workspaces.
 #include <algorithm>
-#include <atomic>
-#include <cstring>
-
 #include "conv/conv_common.h"
 #include "conv/conv_cpu_kernels.h"
 #include "core/aligned_buffer.h"
 #include "core/cpu_features.h"
+#include "core/named_choice.h"
 
 namespace pdk::cpu {
 namespace {
@@ -35,8 +33,8 @@ constexpr int64_t kFoldPlane = 256;
 constexpr int64_t kMaxPanel = 64;
 
 enum class ForwardPath : int { automatic = 0, direct = 1, packed = 2 };
-std::atomic<int> forward_path{static_cast<int>(ForwardPath::automatic)};
 const char* const kPathNames[] = {"auto", "direct", "packed"};
+NamedChoice<3> forward_path("set_conv_path", kPathNames);
 
 void plan_direct(const ConvParams& p, ConvCpuPlan* plan) {
   bool pointwise = conv_kernel_volume(p) == 1;
@@ -47,7 +45,7 @@ void plan_direct(const ConvParams& p, ConvCpuPlan* plan) {
     phases *= p.stride[d];
   }
   const int64_t* q = plan->phase;
-  const auto path = static_cast<ForwardPath>(forward_path.load());
+  const auto path = static_cast<ForwardPath>(forward_path.index());
   if (path == ForwardPath::packed) return;
   if (pointwise) {
     plan->direct = plan->reads_input = true;
@@ -98,16 +96,9 @@ constexpr double kParallelDepthwiseElems = 32768.0;
 
 }  // namespace
 
-void set_conv_path(const char* name) {
-  for (int i = 0; i < 3; ++i)
-    if (std::strcmp(name, kPathNames[i]) == 0) {
-      forward_path.store(i);
-      return;
-    }
-  PDK_CHECK(false, "set_conv_path: expected 'auto', 'direct' or 'packed', got '", name, "'");
-}
+void set_conv_path(const char* name) { forward_path.set(name); }
 
-const char* conv_path() { return kPathNames[forward_path.load()]; }
+const char* conv_path() { return forward_path.name(); }
 
 void conv_forward(const ConvParams& p, std::uintptr_t x, std::uintptr_t w, std::uintptr_t bias,
                   std::uintptr_t residual, std::uintptr_t out, DType dtype, std::uintptr_t stream) {
@@ -144,7 +135,7 @@ void conv_forward(const ConvParams& p, std::uintptr_t x, std::uintptr_t w, std::
   // columns): fold the batch into the GEMM's columns instead (packed path only: the direct path's
   // copy would add its padding columns per image).
   plan.fold_batch = !p.transposed && !conv_is_depthwise(p) && p.batch > 1 &&
-                    conv_out_plane(p) <= kFoldPlane && static_cast<ForwardPath>(forward_path.load()) != ForwardPath::direct;
+                    conv_out_plane(p) <= kFoldPlane && static_cast<ForwardPath>(forward_path.index()) != ForwardPath::direct;
   const int64_t jobs = plan.fold_batch ? p.groups : p.batch * p.groups;
   // Whole GEMMs per thread when there are enough of them to balance: no barriers, and each
   // thread's B block stays in its own core's caches. Otherwise the team shares each GEMM.

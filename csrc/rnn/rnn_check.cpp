@@ -1,14 +1,12 @@
 // Validation of RNN-family parameters and the CUDA path setting (compiled into every extension).
-#include <atomic>
-#include <cstring>
-
+#include "core/named_choice.h"
 #include "rnn/rnn.h"
 
 namespace pdk {
 
 namespace {
-std::atomic<int> cuda_path{0};
 const char* const kPathNames[] = {"auto", "step", "sequence"};
+NamedChoice<3> cuda_path("set_rnn_path", kPathNames);
 }  // namespace
 
 void check_rnn_params(const RnnParams& p, const RnnDirection* dirs) {
@@ -28,16 +26,9 @@ void check_rnn_params(const RnnParams& p, const RnnDirection* dirs) {
   }
 }
 
-void set_rnn_cuda_path(const char* name) {
-  for (int i = 0; i < 3; ++i)
-    if (std::strcmp(name, kPathNames[i]) == 0) {
-      cuda_path.store(i);
-      return;
-    }
-  PDK_CHECK(false, "set_rnn_path: expected 'auto', 'step' or 'sequence', got '", name, "'");
-}
+void set_rnn_cuda_path(const char* name) { cuda_path.set(name); }
 
-const char* rnn_cuda_path() { return kPathNames[cuda_path.load()]; }
-RnnCudaPath rnn_cuda_path_choice() { return static_cast<RnnCudaPath>(cuda_path.load()); }
+const char* rnn_cuda_path() { return cuda_path.name(); }
+RnnCudaPath rnn_cuda_path_choice() { return static_cast<RnnCudaPath>(cuda_path.index()); }
 
 }  // namespace pdk

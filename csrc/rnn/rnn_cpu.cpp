@@ -1,10 +1,10 @@
 // CPU entry point of the RNN family: validation, state initialisation, summed gate biases, the input projections of all steps (our GEMM), packing workspace and run-time ISA dispatch of the recurrence.
 #include <algorithm>
-#include <atomic>
 #include <cstring>
 
 #include "core/aligned_buffer.h"
 #include "core/cpu_features.h"
+#include "core/named_choice.h"
 #include "gemm/gemm.h"
 #include "gemm/gemm_cpu_kernels.h"
 #include "rnn/rnn.h"
@@ -13,8 +13,8 @@
 namespace pdk::cpu {
 namespace {
 
-constexpr const char* kTeamNames[] = {"auto", "team", "solo"};
-std::atomic<int> team_policy{0};
+const char* const kTeamNames[] = {"auto", "team", "solo"};
+NamedChoice<3> team_policy("set_rnn_team", kTeamNames);
 
 int run_recurrence(const RnnCpuPlan& plan, DType dtype) { PDK_ISA_DISPATCH(rnn_recurrence, plan, dtype); }
 
@@ -42,16 +42,9 @@ void sum_gate_biases(const RnnParams& p, const RnnDirection& d, void* dst) {
 
 }  // namespace
 
-void set_rnn_team(const char* name) {
-  for (int i = 0; i < 3; ++i)
-    if (std::strcmp(name, kTeamNames[i]) == 0) {
-      team_policy.store(i);
-      return;
-    }
-  PDK_CHECK(false, "set_rnn_team: expected 'auto', 'team' or 'solo', got '", name, "'");
-}
+void set_rnn_team(const char* name) { team_policy.set(name); }
 
-const char* rnn_team() { return kTeamNames[team_policy.load()]; }
+const char* rnn_team() { return team_policy.name(); }
 
 void rnn_layer_forward(const RnnParams& p, const RnnDirection* dirs, std::uintptr_t x, std::uintptr_t lengths,
                        std::uintptr_t out, std::uintptr_t workspace, DType dtype, std::uintptr_t stream) {
@@ -80,7 +73,7 @@ void rnn_layer_forward(const RnnParams& p, const RnnDirection* dirs, std::uintpt
   const int64_t items = p.D * ((H + tile.nr - 1) / tile.nr);  // per phase (P < H)
   plan.threads = step_macs >= kParallelStepMacs && items < kRnnMaxItems
                      ? std::min<int64_t>(omp_max_threads(), kRnnMaxThreads) : 1;
-  plan.team = static_cast<RnnCpuTeam>(team_policy.load());
+  plan.team = static_cast<RnnCpuTeam>(team_policy.index());
   const RnnCpuWorkspace w = rnn_cpu_workspace(p, tile.mr, tile.nr, plan.threads);
   const int64_t parts[] = {round_to_lines(w.w_pack, es), round_to_lines(w.hr_pack, es),
                            round_to_lines(w.h_alt, es),  round_to_lines(w.a_pack, es),
