@@ -69,10 +69,13 @@ CONV_CASES = [
     (2, 3, 9, (9, 10), (3, 5), (1, 2), (1, 2), (2, 1), 3, "reflect"),  # depthwise x3, dilated, reflect
     (2, 5, 5, (11, 33), (3, 3), 3, 2, 2, 5, "replicate"),     # depthwise, stride 3
     (2, 17, 19, (5, 6), (3, 3), 1, 1, 1, 1, "zeros"),         # channels not multiples of the SIMD width
+    (2, 3, 5, (5, 70), (3, 3), 2, 1, 1, 1, "zeros"),          # wide stride-2 rows: im2col runs of
+    (2, 2, 4, (4, 67), (3, 5), 2, (1, 2), (1, 2), 1, "zeros"),  # more than one vector, masked tails
     (1, 4, 6, (20,), (7,), 1, 3, 1, 1, "zeros"),
     (1, 4, 6, (20,), (4,), 2, 0, 3, 2, "zeros"),
     (1, 3, 3, (17,), (3,), 1, "same", 2, 3, "circular"),
     (1, 4, 5, (9,), (2,), 1, "same", 1, 1, "reflect"),
+    (1, 3, 4, (101,), (5,), 2, 2, 1, 1, "zeros"),
     (3, 3, 4, (4, 5, 6), (3, 3, 3), 1, 1, 1, 1, "zeros"),
     (3, 4, 4, (5, 6, 5), (2, 3, 2), (2, 1, 2), (1, 0, 1), (1, 2, 1), 2, "zeros"),
     (3, 2, 4, (4, 4, 5), (3, 3, 3), 1, "same", 1, 2, "zeros"),  # depthwise 3-d x2

@@ -36,9 +36,7 @@
 #ifdef _OPENMP
 #include <omp.h>
 #endif
-#if defined(__AVX2__) || defined(__AVX512F__)
-#include <immintrin.h>
-#endif
+#include "core/isa_intrinsics.h"
 
 #include "conv/conv_common.h"
 #include "conv/conv_cpu_kernels.h"
@@ -48,13 +46,7 @@ namespace pdk::PDK_ISA_NAMESPACE {
 namespace {
 
 #include "core/isa_vector.h"
-
-template <class T>
-struct Vec {
-  typedef T type __attribute__((vector_size(kVectorBytes)));
-  // Unaligned, aliasing view of input and output rows.
-  typedef T utype __attribute__((vector_size(kVectorBytes), aligned(sizeof(T)), may_alias));
-};
+#include "core/isa_rows.h"
 
 // Output vectors the tap loop keeps in flight: 4 independent FMA chains hide the FMA latency
 // while the loop is bound by its loads (one per FMA).
@@ -80,61 +72,6 @@ inline int64_t ceil_div(int64_t a, int64_t b) { return (a + b - 1) / b; }
 // Floor division for any sign of a (b > 0).
 inline int64_t floor_div(int64_t a, int64_t b) { return a >= 0 ? a / b : -((-a + b - 1) / b); }
 
-// ---------------------------------------------------------------------------------------------
-// Partial vectors (the last columns of an output row): masked loads and stores where the ISA has
-// them, so a row of 14 or 7 outputs is one vector, not a scalar loop. Masked loads also never
-// fault past the end of an array.
-template <class T>
-struct Partial {
-  using V = typename Vec<T>::type;
-  using M = int64_t;  // the lane count
-  static M mask(int64_t n) { return n; }
-  static V load(const T* p, M n) {
-    V v = V{};
-    for (int64_t i = 0; i < n; ++i) v[i] = p[i];
-    return v;
-  }
-  static void store(T* p, V v, M n) {
-    for (int64_t i = 0; i < n; ++i) p[i] = v[i];
-  }
-};
-#if defined(__AVX512F__)
-template <>
-struct Partial<float> {
-  using V = Vec<float>::type;
-  using M = __mmask16;
-  static M mask(int64_t n) { return static_cast<M>((1u << n) - 1); }
-  static V load(const float* p, M m) { return (V)_mm512_maskz_loadu_ps(m, p); }
-  static void store(float* p, V v, M m) { _mm512_mask_storeu_ps(p, m, (__m512)v); }
-};
-template <>
-struct Partial<double> {
-  using V = Vec<double>::type;
-  using M = __mmask8;
-  static M mask(int64_t n) { return static_cast<M>((1u << n) - 1); }
-  static V load(const double* p, M m) { return (V)_mm512_maskz_loadu_pd(m, p); }
-  static void store(double* p, V v, M m) { _mm512_mask_storeu_pd(p, m, (__m512d)v); }
-};
-#elif defined(__AVX2__)
-template <>
-struct Partial<float> {
-  using V = Vec<float>::type;
-  using M = __m256i;
-  static M mask(int64_t n) {
-    return _mm256_cmpgt_epi32(_mm256_set1_epi32(static_cast<int>(n)), _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7));
-  }
-  static V load(const float* p, M m) { return (V)_mm256_maskload_ps(p, m); }
-  static void store(float* p, V v, M m) { _mm256_maskstore_ps(p, m, (__m256)v); }
-};
-template <>
-struct Partial<double> {
-  using V = Vec<double>::type;
-  using M = __m256i;
-  static M mask(int64_t n) { return _mm256_cmpgt_epi64(_mm256_set1_epi64x(n), _mm256_setr_epi64x(0, 1, 2, 3)); }
-  static V load(const double* p, M m) { return (V)_mm256_maskload_pd(p, m); }
-  static void store(double* p, V v, M m) { _mm256_maskstore_pd(p, m, (__m256d)v); }
-};
-#endif
 
 // Lanes base[q + l] that lie inside [0, W), zeros elsewhere (AVX2 and AVX-512: masked loads, which
 // never fault on the lanes left out, so q may point before or past the row).
@@ -543,71 +480,6 @@ struct False {
   static constexpr bool value = false;
 };
 
-// Keeps g++ from turning a copy or fill loop into a memcpy/memset call: the rows are a few
-// vectors long and the library call costs more than the loop.
-template <class V>
-inline void opaque(V& v) {
-  __asm__("" : "+v"(v));
-}
-
-// dst[0, n) = src[0, n), and dst[0, n) = 0: whole vectors and a masked last one, never touching
-// anything past n (the cells there may be padding that stays valid across rows).
-template <class T>
-void copy_exact(T* __restrict dst, const T* __restrict src, int64_t n) {
-  using V = typename Vec<T>::type;
-  using VU = typename Vec<T>::utype;
-  constexpr int64_t L = kLanes<T>;
-  int64_t i = 0;
-  for (; i + L <= n; i += L) {
-    V v = *reinterpret_cast<const VU*>(src + i);
-    opaque(v);
-    *reinterpret_cast<VU*>(dst + i) = v;
-  }
-  if (i < n) {
-    const auto m = Partial<T>::mask(n - i);
-    Partial<T>::store(dst + i, Partial<T>::load(src + i, m), m);
-  }
-}
-
-template <class T>
-void zero_exact(T* dst, int64_t n) {
-  using V = typename Vec<T>::type;
-  using VU = typename Vec<T>::utype;
-  constexpr int64_t L = kLanes<T>;
-  V z = V{};
-  opaque(z);
-  int64_t i = 0;
-  for (; i + L <= n; i += L) *reinterpret_cast<VU*>(dst + i) = z;
-  if (i < n) Partial<T>::store(dst + i, z, Partial<T>::mask(n - i));
-}
-
-// Stride 2, both column phases: even[i] = src[2 i], odd[i] = src[2 i + 1] for i < n.
-template <class T>
-void deinterleave(T* __restrict even, T* __restrict odd, const T* __restrict src, int64_t n) {
-  using V = typename Vec<T>::type;
-  using VU = typename Vec<T>::utype;
-  using I = decltype(V{} < V{});  // the integer vector of the same shape (shuffle indices)
-  constexpr int64_t L = kLanes<T>;
-  I ie{}, io{};
-  for (int64_t k = 0; k < L; ++k) {
-    ie[k] = 2 * k;
-    io[k] = 2 * k + 1;
-  }
-  int64_t i = 0;
-  for (; i + L <= n; i += L) {
-    const V a = *reinterpret_cast<const VU*>(src + 2 * i), b = *reinterpret_cast<const VU*>(src + 2 * i + L);
-    *reinterpret_cast<VU*>(even + i) = __builtin_shuffle(a, b, ie);
-    *reinterpret_cast<VU*>(odd + i) = __builtin_shuffle(a, b, io);
-  }
-  if (i < n) {
-    const int64_t m = 2 * (n - i);
-    const V a = Partial<T>::load(src + 2 * i, Partial<T>::mask(min64(m, L)));
-    const V b = m > L ? Partial<T>::load(src + 2 * i + L, Partial<T>::mask(m - L)) : V{};
-    const auto mn = Partial<T>::mask(n - i);
-    Partial<T>::store(even + i, __builtin_shuffle(a, b, ie), mn);
-    Partial<T>::store(odd + i, __builtin_shuffle(a, b, io), mn);
-  }
-}
 
 // Where the columns of one column phase come from, for one chunk: phase index i reads padded
 // column first + i * sW; [lo, hi) are inside the input, [vlo, vhi) of them are copied by the

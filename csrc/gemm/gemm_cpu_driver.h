@@ -19,6 +19,7 @@
 #include <omp.h>
 #endif
 
+#include "core/isa_intrinsics.h"
 #include "gemm/gemm_common.h"
 #include "gemm/gemm_cpu_kernels.h"
 
@@ -30,6 +31,7 @@ namespace pdk::PDK_ISA_NAMESPACE {
 namespace {
 
 #include "core/isa_vector.h"
+#include "core/isa_rows.h"
 
 // The register tile per dtype: MR rows of A broadcast against NV vectors of B; MR * NV
 // accumulators + NV B vectors + 1 broadcast fit the register file (AVX-512: 32 zmm -> 14 x 2 = 28
@@ -41,19 +43,6 @@ constexpr int kMR = 6;
 #endif
 constexpr int kNV = 2;
 
-template <class T>
-struct Vec;
-template <>
-struct Vec<float> {
-  typedef float type __attribute__((vector_size(kVectorBytes)));
-  // Unaligned, aliasing view of C rows.
-  typedef float utype __attribute__((vector_size(kVectorBytes), aligned(4), may_alias));
-};
-template <>
-struct Vec<double> {
-  typedef double type __attribute__((vector_size(kVectorBytes)));
-  typedef double utype __attribute__((vector_size(kVectorBytes), aligned(8), may_alias));
-};
 template <class T>
 constexpr int kNR = kNV * static_cast<int>(kLanes<T>);
 
