@@ -171,6 +171,14 @@ void conv_forward(const ConvParams& p, std::uintptr_t x, std::uintptr_t w, std::
     plan.chunk = std::clamp<int64_t>(kColsBudget / es / std::max<int64_t>(1, kvol * g.N), 1, cout_g);
     plan.cols_elems = round_to_lines(plan.chunk * kvol * g.N, es);
   }
+  AlignedBuffer weights_packed;
+  if (!p.transposed) {
+    plan.weights_group_elems = round_to_lines((g.M + plan.gemm.mr - 1) / plan.gemm.mr * plan.gemm.mr * g.K, es);
+    weights_packed = aligned_buffer(p.groups * plan.weights_group_elems, es);
+    PDK_CHECK(weights_packed, op, ": out of memory for the packed weights (",
+              p.groups * plan.weights_group_elems * es, " bytes)");
+    plan.weights_packed = weights_packed.get();
+  }
   const int64_t apack = round_to_lines(plan.gemm.mc * plan.gemm.kc, es);
   const int64_t bpack = plan.direct ? 0 : round_to_lines(plan.gemm.kc * plan.gemm.nc, es);
   const int64_t shared = plan.cols_elems + plan.buffer_elems;  // per job: one per thread, or the team's

@@ -367,7 +367,8 @@ void forward_job(const ConvCpuPlan& plan, const GemmCpuPlan& gp, const ConvArray
   // The output aliasing the residual: accumulate onto it (the GEMM's rule, gemm_cpu_kernels.cpp).
   const bool preloaded = e.residual == out;
   if (preloaded) e.residual = nullptr;
-  const MatrixA<T> weights{a.w + g * cout_g * K, K, false};
+  const PackedA<T> weights{static_cast<const T*>(plan.weights_packed) + g * plan.weights_group_elems,
+                           padded_rows(cout_g)};
   bool pointwise = geo.kvol == 1;
   for (int d = 0; d < 3; ++d) pointwise = pointwise && geo.stride[d] == 1 && geo.pad[d] == 0;
   if (plan.fold_batch) {
@@ -536,6 +537,13 @@ void conv_thread(const ConvCpuPlan& plan, const ConvArrays<T>& a, const Geometry
     // The tail past the last channel: read (and dropped) by the last panels of the last rows.
     const int64_t used = (p.in_channels / p.groups) * plan.channel_stride;
     for (int64_t i = used; i < plan.buffer_elems; ++i) buffer[i] = T(0);
+  }
+  if (!p.transposed) {
+    // Every group's weights, packed once for all jobs (and all threads, which share the work).
+    const int64_t cin_g = p.in_channels / p.groups, cout_g = p.out_channels / p.groups, K = cin_g * geo.kvol;
+    for (int64_t g = 0; g < p.groups; ++g)
+      pack_whole_a(MatrixA<T>{a.w + g * cout_g * K, K, false}, cout_g, K, base.kc,
+                   static_cast<T*>(plan.weights_packed) + g * plan.weights_group_elems, nt > 1);
   }
   auto job = [&](int64_t jb) {
     if (p.transposed) transposed_job(plan, gp, a, geo, cols, jb, team ? tid : 0, team);

@@ -21,6 +21,10 @@ struct ConvCpuPlan {
   int64_t per_thread_elems = 0;   // a_pack (mc * kc) + b_pack (kc * nc) + cols (transposed only), each 64-byte aligned
   int64_t cols_elems = 0;         // transposed: the [chunk * kernel volume, in plane] GEMM result
   int64_t chunk = 0;              // transposed: output channels per GEMM + gather step (cols stay in L2)
+  // Forward: every group's weights packed once per call for the micro-kernel (the driver's
+  // PackedA layout), group g at weights_packed + g * weights_group_elems, 64-byte aligned.
+  void* weights_packed = nullptr;
+  int64_t weights_group_elems = 0;
 
   // Direct forward path (no B packing): each thread copies its job's input channels, padded and
   // split into stride phases, into `buffer_elems` of its workspace (after the A/B packs and cols);

@@ -326,7 +326,6 @@ bool run_phase(Team& team, int64_t n, int64_t s, const F& f) {
   return true;
 }
 
-inline int64_t padded_rows(int64_t B) { return (B + kMR - 1) / kMR * kMR; }
 
 // Rows [0, B) of src (row stride `depth`) as MR-row panels of depth `depth` (the GEMM's A operand)
 // at dst, starting at column `at` of panels `width` deep: [x_t | h_{t-1}] is packed as two parts.
