@@ -306,6 +306,55 @@ def test_errors(call, message):
         call(x, w)
 
 
+# n, C_in, C_out, spatial, kernel, groups, dtype
+PACKED_CASES = [
+    (2, 8, 16, (9, 10), (3, 3), 1, np.float32),
+    (2, 6, 9, (7, 5), (3, 2), 3, np.float32),     # grouped, C_out/groups not a multiple of the tile
+    (2, 64, 40, (4, 4), (1, 1), 1, np.float32),   # 1x1 (reads x in place)
+    (1, 5, 7, (33,), (5,), 1, np.float64),
+    (3, 4, 6, (4, 5, 6), (3, 3, 3), 2, np.float64),
+]
+
+
+@pytest.mark.parametrize("case", PACKED_CASES, ids=lambda c: f"{c[0]}d-{c[1]}to{c[2]}-g{c[5]}-{np.dtype(c[6])}")
+def test_packed_weight_is_used_and_exact(rng, case):
+    """pack_conv_weight (the inference cache of nn.fuse): the same bits as packing per call; the
+    packed copy really replaces the weight; a stale layout (another SIMD level) is ignored."""
+    from pydeepkit import _ext
+    n, cin, cout, size, k, g, dtype = case
+    x, w, b = _arrays(rng, dtype, (2, cin, *size), (cout, cin // g, *k), (cout,))
+    conv = getattr(ops, f"conv{n}d")
+    pw = ops.conv.pack_conv_weight(w, g)
+    assert pw is not None and pw.weight is w
+    want = conv(x, w, b, 1, 1, 1, g, activation="relu")
+    np.testing.assert_array_equal(conv(x, w, b, 1, 1, 1, g, activation="relu", packed_weight=pw), want)
+    saved = pw.buffer.copy()
+    pw.buffer[...] = 0  # the kernel reads the packed copy, not w: zero weights leave relu(bias)
+    zeroed = conv(x, w, b, 1, 1, 1, g, packed_weight=pw)
+    np.testing.assert_array_equal(zeroed, np.broadcast_to(b.reshape((1, cout) + (1,) * n), zeroed.shape))
+    pw.buffer[...] = saved
+    cpu = _ext.module("cpu")
+    previous = cpu.info()["simd"]
+    try:
+        for isa in cpu_isas():  # packed for `previous`: other tiles ignore it and pack w per call
+            cpu.set_simd(isa)
+            check_conv(conv(x, w, b, 1, 1, 1, g, packed_weight=pw), x, w, b, padding=1, groups=g)
+    finally:
+        cpu.set_simd(previous)
+    with pytest.raises(ValueError, match="packed from another weight"):
+        conv(x, w.copy(), b, 1, 1, 1, g, packed_weight=pw)
+    if _ext.available("emu"):  # other backends ignore it
+        check_conv(conv(x, w, b, 1, 1, 1, g, packed_weight=pw, backend="emu"), x, w, b, padding=1, groups=g)
+
+
+def test_pack_conv_weight_not_packed_or_wrong_input():
+    assert ops.conv.pack_conv_weight(np.ones((8, 1, 3, 3), np.float32), 8) is None  # depthwise: direct kernel
+    with pytest.raises(TypeError, match="numpy weight"):
+        ops.conv.pack_conv_weight(np.ones((8, 3), np.float32))
+    with pytest.raises(TypeError, match="float32/float64"):
+        ops.conv.pack_conv_weight(np.ones((8, 3, 3, 3), np.int64))
+
+
 def test_conv_path_setting():
     from pydeepkit import _ext
     cpu = _ext.module("cpu")

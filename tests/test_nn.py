@@ -8,7 +8,7 @@ import pytest
 
 from conftest import require_backend
 import pydeepkit
-from pydeepkit import nn, weights
+from pydeepkit import nn, ops, weights
 
 torch = pytest.importorskip("torch")
 tnn = torch.nn
@@ -200,6 +200,31 @@ def test_fuse_folds_bn_and_activation(act, torch_act):
     assert net[0].activation is not None and isinstance(net[1], nn.Identity) and isinstance(net[2], nn.Identity)
     assert net[6].activation is not None and isinstance(net[7], nn.Identity)
     np.testing.assert_allclose(net(x), want, rtol=1e-5, atol=1e-5)
+
+
+def test_fuse_freezes_and_packs_conv_weights():
+    """fuse leaves read-only conv weights packed once; replacing a weight afterwards drops the
+    packed copy (the new weight is used), and so does making it writable again."""
+    rng = np.random.default_rng(3)
+    net = nn.Sequential(nn.Conv2d(3, 8, 3, padding=1), nn.ReLU(), nn.Conv2d(8, 8, 3, padding=1, groups=8),
+                        nn.Conv2d(8, 4, 1)).eval()
+    x = rng.standard_normal((2, 3, 6, 6)).astype(np.float32)
+    want = net(x)
+    nn.fuse(net)
+    first, depthwise, last = net[0], net[2], net[3]
+    assert not first.weight.flags.writeable and first._packed.weight is first.weight
+    assert depthwise._packed is None and depthwise.weight.flags.writeable  # depthwise: nothing to pack
+    np.testing.assert_allclose(net(x), want, rtol=1e-5, atol=1e-6)
+    state = {k: np.array(v) for k, v in net.state_dict().items()}
+    state["3.weight"] = rng.standard_normal(state["3.weight"].shape).astype(np.float32)
+    net.load_state_dict(state)
+    hidden = np.maximum(ops.conv2d(x, state["0.weight"], state["0.bias"], padding=1), 0)
+    hidden = ops.conv2d(hidden, state["2.weight"], state["2.bias"], padding=1, groups=8)
+    np.testing.assert_allclose(net(x), ops.conv2d(hidden, state["3.weight"], state["3.bias"]), rtol=1e-5, atol=1e-6)
+    assert last._packed is None
+    first.weight.flags.writeable = True
+    first.weight[...] = 0
+    np.testing.assert_allclose(net[0](x), np.broadcast_to(np.maximum(state["0.bias"], 0)[:, None, None], (2, 8, 6, 6)))
 
 
 @pytest.mark.parametrize("ext", [".npz", ".safetensors"])

@@ -13,6 +13,43 @@ using Extents = std::array<int64_t, 3>;
 
 namespace pdk::bind {
 
+namespace {
+
+ConvParams conv_params(int64_t batch, int64_t in_channels, int64_t out_channels, int64_t groups, const Extents& in,
+                       const Extents& out, const Extents& kernel, const Extents& stride, const Extents& dilation,
+                       const Extents& pad, int padding_mode, bool transposed, int activation, double negative_slope,
+                       std::uintptr_t bias, std::uintptr_t residual) {
+  ConvParams p;
+  p.batch = batch;
+  p.in_channels = in_channels;
+  p.out_channels = out_channels;
+  p.groups = groups;
+  for (int d = 0; d < 3; ++d) {
+    p.in[d] = in[d];
+    p.out[d] = out[d];
+    p.kernel[d] = kernel[d];
+    p.stride[d] = stride[d];
+    p.dilation[d] = dilation[d];
+    p.pad[d] = pad[d];
+  }
+  p.padding_mode = static_cast<PaddingMode>(padding_mode);
+  p.transposed = transposed;
+  p.has_bias = bias != 0;
+  p.has_residual = residual != 0;
+  p.activation = static_cast<Activation>(activation);
+  p.negative_slope = negative_slope;
+  return p;
+}
+
+// Only what the packed weights depend on: channels, groups, kernel.
+ConvParams weight_params(int64_t in_channels, int64_t out_channels, int64_t groups, const Extents& kernel) {
+  const Extents ones{1, 1, 1}, zeros{0, 0, 0};
+  return conv_params(1, in_channels, out_channels, groups, kernel, ones, kernel, ones, ones, zeros, 0, false, 0,
+                     0.0, 0, 0);
+}
+
+}  // namespace
+
 void register_conv(py::module_& m) {
   m.def(
       "conv_forward",
@@ -20,25 +57,8 @@ void register_conv(py::module_& m) {
          Extents kernel, Extents stride, Extents dilation, Extents pad, int padding_mode, bool transposed,
          int activation, double negative_slope, std::uintptr_t x, std::uintptr_t weight, std::uintptr_t bias,
          std::uintptr_t residual, std::uintptr_t y, int dtype, std::uintptr_t stream) {
-        ConvParams p;
-        p.batch = batch;
-        p.in_channels = in_channels;
-        p.out_channels = out_channels;
-        p.groups = groups;
-        for (int d = 0; d < 3; ++d) {
-          p.in[d] = in[d];
-          p.out[d] = out[d];
-          p.kernel[d] = kernel[d];
-          p.stride[d] = stride[d];
-          p.dilation[d] = dilation[d];
-          p.pad[d] = pad[d];
-        }
-        p.padding_mode = static_cast<PaddingMode>(padding_mode);
-        p.transposed = transposed;
-        p.has_bias = bias != 0;
-        p.has_residual = residual != 0;
-        p.activation = static_cast<Activation>(activation);
-        p.negative_slope = negative_slope;
+        const ConvParams p = conv_params(batch, in_channels, out_channels, groups, in, out, kernel, stride, dilation,
+                                         pad, padding_mode, transposed, activation, negative_slope, bias, residual);
         backend::conv_forward(p, x, weight, bias, residual, y, static_cast<DType>(dtype), stream);
       },
       py::arg("batch"), py::arg("in_channels"), py::arg("out_channels"), py::arg("groups"), py::arg("in_extent"),
@@ -47,6 +67,43 @@ void register_conv(py::module_& m) {
       py::arg("x"), py::arg("weight"), py::arg("bias"), py::arg("residual"), py::arg("out"), py::arg("dtype"),
       py::arg("stream"), py::call_guard<py::gil_scoped_release>());
 #if PDK_BACKEND_CPU
+  m.def(
+      "conv_forward_prepacked",
+      [](int64_t batch, int64_t in_channels, int64_t out_channels, int64_t groups, Extents in, Extents out,
+         Extents kernel, Extents stride, Extents dilation, Extents pad, int padding_mode, int activation,
+         double negative_slope, std::uintptr_t x, std::uintptr_t weight, std::uintptr_t packed, int64_t packed_elems,
+         int64_t packed_layout, std::uintptr_t bias, std::uintptr_t residual, std::uintptr_t y, int dtype) {
+        const ConvParams p = conv_params(batch, in_channels, out_channels, groups, in, out, kernel, stride, dilation,
+                                         pad, padding_mode, false, activation, negative_slope, bias, residual);
+        cpu::conv_forward_prepacked(p, x, weight, cpu::ConvPackedWeights{packed, packed_elems, packed_layout}, bias,
+                                    residual, y, static_cast<DType>(dtype));
+      },
+      py::arg("batch"), py::arg("in_channels"), py::arg("out_channels"), py::arg("groups"), py::arg("in_extent"),
+      py::arg("out_extent"), py::arg("kernel"), py::arg("stride"), py::arg("dilation"), py::arg("pad"),
+      py::arg("padding_mode"), py::arg("activation"), py::arg("negative_slope"), py::arg("x"), py::arg("weight"),
+      py::arg("packed"), py::arg("packed_elems"), py::arg("packed_layout"), py::arg("bias"), py::arg("residual"),
+      py::arg("out"), py::arg("dtype"), py::call_guard<py::gil_scoped_release>(),
+      "conv_forward (not transposed) with weights packed by conv_pack_weights; ignored unless they still match.");
+  m.def(
+      "conv_packed_weights_size",
+      [](int64_t in_channels, int64_t out_channels, int64_t groups, Extents kernel, int dtype) {
+        int64_t layout = 0;
+        const int64_t elems = cpu::conv_packed_weights_size(weight_params(in_channels, out_channels, groups, kernel),
+                                                            static_cast<DType>(dtype), &layout);
+        return py::make_tuple(elems, layout);
+      },
+      py::arg("in_channels"), py::arg("out_channels"), py::arg("groups"), py::arg("kernel"), py::arg("dtype"),
+      "(elements, layout) of a forward convolution's packed weights for the active SIMD level (0, 0: not packed).");
+  m.def(
+      "conv_pack_weights",
+      [](int64_t in_channels, int64_t out_channels, int64_t groups, Extents kernel, std::uintptr_t weight,
+         std::uintptr_t dst, int64_t dst_elems, int dtype) {
+        cpu::conv_pack_weights(weight_params(in_channels, out_channels, groups, kernel), weight, dst, dst_elems,
+                               static_cast<DType>(dtype));
+      },
+      py::arg("in_channels"), py::arg("out_channels"), py::arg("groups"), py::arg("kernel"), py::arg("weight"),
+      py::arg("dst"), py::arg("dst_elems"), py::arg("dtype"), py::call_guard<py::gil_scoped_release>(),
+      "Packs forward convolution weights into dst (conv_packed_weights_size elements) for conv_forward_prepacked.");
   m.def("set_conv_path", [](const std::string& name) { cpu::set_conv_path(name.c_str()); }, py::arg("name"),
         "CPU forward convolution algorithm: 'auto', 'direct' (shifted views) or 'packed' (im2col packing).");
   m.def("conv_path", &cpu::conv_path, "The CPU forward convolution algorithm set_conv_path chose.");

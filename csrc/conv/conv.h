@@ -59,6 +59,24 @@ PDK_CONV_ENTRY_POINTS
 // convolution is not a 1x1) or "packed" (im2col packing always). For tests and benchmarks.
 void set_conv_path(const char* name);
 const char* conv_path();
+
+// Forward weights packed ahead for the micro-kernel (pydeepkit.nn caches them for frozen models):
+// conv_forward packs them on every call otherwise. `layout` names the tile and K blocking they were
+// packed for; a buffer whose size or layout no longer matches is ignored (the call packs as usual).
+struct ConvPackedWeights {
+  std::uintptr_t data = 0;
+  int64_t elems = 0;
+  int64_t layout = 0;
+};
+// Elements the packed weights of `p` take (0: not packed, for transposed, depthwise or empty
+// convolutions) and their layout, for the active instruction set. Only channels, groups and the
+// kernel of `p` matter.
+int64_t conv_packed_weights_size(const ConvParams& p, DType dtype, int64_t* layout);
+void conv_pack_weights(const ConvParams& p, std::uintptr_t w, std::uintptr_t dst, int64_t dst_elems, DType dtype);
+// conv_forward with `packed` standing in for w's packing when it matches (w is still required: it
+// is what the call falls back to).
+void conv_forward_prepacked(const ConvParams& p, std::uintptr_t x, std::uintptr_t w, const ConvPackedWeights& packed,
+                            std::uintptr_t bias, std::uintptr_t residual, std::uintptr_t out, DType dtype);
 }  // namespace cpu
 namespace cuda { PDK_CONV_ENTRY_POINTS }
 #undef PDK_CONV_ENTRY_POINTS

@@ -14,6 +14,10 @@ int run_conv_gemm(const ConvCpuPlan& plan, std::uintptr_t x, std::uintptr_t w, s
   PDK_ISA_DISPATCH(conv_gemm_kernel, plan, x, w, bias, residual, out, dtype);
 }
 
+int run_pack_weights(const ConvCpuPlan& plan, std::uintptr_t w, DType dtype) {
+  PDK_ISA_DISPATCH(conv_pack_weights_kernel, plan, w, dtype);
+}
+
 int run_depthwise(const ConvParams& p, int64_t threads, std::uintptr_t x, std::uintptr_t w, std::uintptr_t bias,
                   std::uintptr_t residual, std::uintptr_t out, DType dtype) {
   PDK_ISA_DISPATCH(depthwise_conv_kernel, p, threads, x, w, bias, residual, out, dtype);
@@ -94,15 +98,62 @@ constexpr double kParallelMacs = 128.0 * 128.0 * 64.0;
 // The same for the depthwise kernel, in elements read and written (measured on 1x512x14x14).
 constexpr double kParallelDepthwiseElems = 32768.0;
 
+// The GEMM blocking of one forward (image, group) product; n: its columns (they only set nc).
+GemmCpuPlan forward_gemm_plan(const ConvParams& p, int64_t n, DType dtype, int64_t threads) {
+  GemmParams g;
+  g.M = conv_group_out(p);
+  g.K = conv_group_in(p) * conv_kernel_volume(p);
+  g.N = n;
+  g.ldc = n;
+  return plan_gemm(g, dtype, threads);
+}
+
+// Elements of the packed weights of all groups (each group's 64-byte aligned) and the layout
+// they are packed in: the micro-kernel's rows per panel and the K block depth, which is all the
+// packing depends on besides the shapes (a prepacked buffer is used only while both still match,
+// e.g. not after set_simd switched to an ISA with another tile).
+int64_t packed_weights_elems(const ConvParams& p, const GemmCpuPlan& gemm, DType dtype) {
+  const int64_t es = dtype == DType::float32 ? 4 : 8;
+  const int64_t rows = (conv_group_out(p) + gemm.mr - 1) / gemm.mr * gemm.mr;
+  return p.groups * round_to_lines(rows * conv_group_in(p) * conv_kernel_volume(p), es);
+}
+int64_t packed_weights_layout(const GemmCpuPlan& gemm) { return gemm.mr << 32 | gemm.kc; }
+
 }  // namespace
+
+int64_t conv_packed_weights_size(const ConvParams& p, DType dtype, int64_t* layout) {
+  *layout = 0;
+  if (p.transposed || conv_is_depthwise(p) || p.out_channels == 0 || p.in_channels == 0) return 0;
+  const GemmCpuPlan gemm = forward_gemm_plan(p, 1, dtype, 1);
+  *layout = packed_weights_layout(gemm);
+  return packed_weights_elems(p, gemm, dtype);
+}
+
+void conv_pack_weights(const ConvParams& p, std::uintptr_t w, std::uintptr_t dst, int64_t dst_elems, DType dtype) {
+  PDK_CHECK(dtype == DType::float32 || dtype == DType::float64, "conv_pack_weights: expected dtype float32 or "
+            "float64, got ", dtype_name(dtype));
+  int64_t layout = 0;
+  const int64_t elems = conv_packed_weights_size(p, dtype, &layout);
+  PDK_CHECK(elems > 0, "conv_pack_weights: nothing to pack for a transposed, depthwise or empty convolution");
+  PDK_CHECK(dst_elems == elems && w != 0 && dst != 0, "conv_pack_weights: expected a buffer of ", elems,
+            " elements, got ", dst_elems);
+  ConvCpuPlan plan;
+  plan.p = p;
+  plan.gemm = forward_gemm_plan(p, 1, dtype, 1);
+  plan.weights_group_elems = elems / p.groups;
+  plan.weights_packed = reinterpret_cast<void*>(dst);
+  const int status = run_pack_weights(plan, w, dtype);
+  PDK_CHECK(status == kConvOk, "conv_pack_weights: kernel failed with status ", status);
+}
 
 void set_conv_path(const char* name) { forward_path.set(name); }
 
 const char* conv_path() { return forward_path.name(); }
 
-void conv_forward(const ConvParams& p, std::uintptr_t x, std::uintptr_t w, std::uintptr_t bias,
-                  std::uintptr_t residual, std::uintptr_t out, DType dtype, std::uintptr_t stream) {
-  (void)stream;
+namespace {
+
+void forward(const ConvParams& p, std::uintptr_t x, std::uintptr_t w, const ConvPackedWeights* packed,
+             std::uintptr_t bias, std::uintptr_t residual, std::uintptr_t out, DType dtype) {
   check_conv_params(p);
   const char* op = p.transposed ? "conv_transpose" : "conv";
   PDK_CHECK(dtype == DType::float32 || dtype == DType::float64, op, ": expected dtype float32 or float64, got ",
@@ -173,11 +224,16 @@ void conv_forward(const ConvParams& p, std::uintptr_t x, std::uintptr_t w, std::
   }
   AlignedBuffer weights_packed;
   if (!p.transposed) {
-    plan.weights_group_elems = round_to_lines((g.M + plan.gemm.mr - 1) / plan.gemm.mr * plan.gemm.mr * g.K, es);
-    weights_packed = aligned_buffer(p.groups * plan.weights_group_elems, es);
-    PDK_CHECK(weights_packed, op, ": out of memory for the packed weights (",
-              p.groups * plan.weights_group_elems * es, " bytes)");
-    plan.weights_packed = weights_packed.get();
+    const int64_t elems = packed_weights_elems(p, plan.gemm, dtype);
+    plan.weights_group_elems = elems / p.groups;
+    if (packed && packed->data && packed->elems == elems && packed->layout == packed_weights_layout(plan.gemm)) {
+      plan.weights_packed = reinterpret_cast<void*>(packed->data);
+      plan.weights_ready = true;
+    } else {
+      weights_packed = aligned_buffer(elems, es);
+      PDK_CHECK(weights_packed, op, ": out of memory for the packed weights (", elems * es, " bytes)");
+      plan.weights_packed = weights_packed.get();
+    }
   }
   const int64_t apack = round_to_lines(plan.gemm.mc * plan.gemm.kc, es);
   const int64_t bpack = plan.direct ? 0 : round_to_lines(plan.gemm.kc * plan.gemm.nc, es);
@@ -190,6 +246,19 @@ void conv_forward(const ConvParams& p, std::uintptr_t x, std::uintptr_t w, std::
   plan.workspace = workspace.get();
   const int status = run_conv_gemm(plan, x, w, bias, residual, out, dtype);
   PDK_CHECK(status == kConvOk, op, ": kernel failed with status ", status);
+}
+
+}  // namespace
+
+void conv_forward(const ConvParams& p, std::uintptr_t x, std::uintptr_t w, std::uintptr_t bias,
+                  std::uintptr_t residual, std::uintptr_t out, DType dtype, std::uintptr_t stream) {
+  (void)stream;
+  forward(p, x, w, nullptr, bias, residual, out, dtype);
+}
+
+void conv_forward_prepacked(const ConvParams& p, std::uintptr_t x, std::uintptr_t w, const ConvPackedWeights& packed,
+                            std::uintptr_t bias, std::uintptr_t residual, std::uintptr_t out, DType dtype) {
+  forward(p, x, w, &packed, bias, residual, out, dtype);
 }
 
 }  // namespace pdk::cpu

@@ -506,6 +506,17 @@ void empty_sum(const ConvParams& p, const ConvArrays<T>& a, const Geometry& geo)
     }
 }
 
+// Every group's weights in the driver's PackedA layout, packed once for all jobs (by all threads
+// together when `team`).
+template <class T>
+void pack_weights(const ConvCpuPlan& plan, const T* w, bool team) {
+  const ConvParams& p = plan.p;
+  const int64_t cout_g = p.out_channels / p.groups, K = p.in_channels / p.groups * conv_kernel_volume(p);
+  for (int64_t g = 0; g < p.groups; ++g)
+    pack_whole_a(MatrixA<T>{w + g * cout_g * K, K, false}, cout_g, K, plan.gemm.kc,
+                 static_cast<T*>(plan.weights_packed) + g * plan.weights_group_elems, team);
+}
+
 // Everything one thread does: whole jobs (image_per_thread, or a single thread) or its share of
 // every job (team).
 template <class T>
@@ -538,13 +549,7 @@ void conv_thread(const ConvCpuPlan& plan, const ConvArrays<T>& a, const Geometry
     const int64_t used = (p.in_channels / p.groups) * plan.channel_stride;
     for (int64_t i = used; i < plan.buffer_elems; ++i) buffer[i] = T(0);
   }
-  if (!p.transposed) {
-    // Every group's weights, packed once for all jobs (and all threads, which share the work).
-    const int64_t cin_g = p.in_channels / p.groups, cout_g = p.out_channels / p.groups, K = cin_g * geo.kvol;
-    for (int64_t g = 0; g < p.groups; ++g)
-      pack_whole_a(MatrixA<T>{a.w + g * cout_g * K, K, false}, cout_g, K, base.kc,
-                   static_cast<T*>(plan.weights_packed) + g * plan.weights_group_elems, nt > 1);
-  }
+  if (!p.transposed && !plan.weights_ready) pack_weights(plan, a.w, nt > 1);
   auto job = [&](int64_t jb) {
     if (p.transposed) transposed_job(plan, gp, a, geo, cols, jb, team ? tid : 0, team);
     else forward_job(plan, gp, a, geo, buffer, jb, team ? tid : 0, team);
@@ -584,6 +589,14 @@ int run(const ConvCpuPlan& plan, std::uintptr_t x, std::uintptr_t w, std::uintpt
 }
 
 }  // namespace
+
+int conv_pack_weights_kernel(const ConvCpuPlan& plan, std::uintptr_t w, DType dtype) {
+  switch (dtype) {
+    case DType::float32: pack_weights(plan, reinterpret_cast<const float*>(w), false); return kConvOk;
+    case DType::float64: pack_weights(plan, reinterpret_cast<const double*>(w), false); return kConvOk;
+    default: return kConvBadDtype;
+  }
+}
 
 int conv_gemm_kernel(const ConvCpuPlan& plan, std::uintptr_t x, std::uintptr_t w, std::uintptr_t bias,
                      std::uintptr_t residual, std::uintptr_t out, DType dtype) {

@@ -25,6 +25,7 @@ struct ConvCpuPlan {
   // PackedA layout), group g at weights_packed + g * weights_group_elems, 64-byte aligned.
   void* weights_packed = nullptr;
   int64_t weights_group_elems = 0;
+  bool weights_ready = false;  // weights_packed already holds them (conv_forward_prepacked)
 
   // Direct forward path (no B packing): each thread copies its job's input channels, padded and
   // split into stride phases, into `buffer_elems` of its workspace (after the A/B packs and cols);
@@ -49,11 +50,13 @@ struct ConvCpuPlan {
 enum : int { kConvOk = 0, kConvBadDtype = 2 };
 
 // One set per instruction set (PDK_ISA_DISPATCH picks). conv_gemm_kernel: implicit-GEMM forward
-// and GEMM + gather transposed convolution. depthwise_conv_kernel: the direct depthwise kernel
+// and GEMM + gather transposed convolution. conv_pack_weights_kernel: the forward weights into
+// plan.weights_packed, on the calling thread. depthwise_conv_kernel: the direct depthwise kernel
 // (conv_is_depthwise(p)); it needs no workspace and parallelises itself.
 #define PDK_CONV_CPU_KERNELS                                                                      \
   int conv_gemm_kernel(const ConvCpuPlan& plan, std::uintptr_t x, std::uintptr_t w, std::uintptr_t bias, \
                        std::uintptr_t residual, std::uintptr_t out, DType dtype);                 \
+  int conv_pack_weights_kernel(const ConvCpuPlan& plan, std::uintptr_t w, DType dtype);            \
   int depthwise_conv_kernel(const ConvParams& p, int64_t threads, std::uintptr_t x, std::uintptr_t w, \
                             std::uintptr_t bias, std::uintptr_t residual, std::uintptr_t out, DType dtype);
 namespace isa_base { PDK_CONV_CPU_KERNELS }

@@ -7,6 +7,8 @@
 * Blocks with a residual add (ResNet's BasicBlock/Bottleneck, MobileNet-v2's inverted residual)
   define ``_fuse()``, which folds their own layers and passes the shortcut to the last
   convolution's ``residual=`` epilogue, so add and ReLU happen while the output is written.
+* Convolution weights are frozen (read-only copies) and packed once for the CPU kernels
+  (``_ConvNd.freeze_weight``), which otherwise repack them on every call.
 Folded layers are replaced by Identity (their state_dict keys disappear). Outputs are unchanged up
 to float rounding (the folded weights are computed in float64).
 """
@@ -79,7 +81,8 @@ def _fuse_sequential(seq: Sequential) -> None:
 def fuse(model: Module) -> Module:
     """Folds BatchNorm and activations into the preceding convolutions/linears (and ResNet /
     MobileNet-v2 shortcut adds into the last convolution of their block), in place; returns the
-    model in eval mode. Use it for inference only (the folded model has other state_dict keys).
+    model in eval mode. Use it for inference only (the folded model has other state_dict keys, and
+    its convolution weights are read-only copies packed once for the CPU kernels).
 
     Example:
         >>> net = pydeepkit.nn.Sequential(pydeepkit.nn.Conv2d(3, 4, 3), pydeepkit.nn.BatchNorm2d(4),
@@ -98,4 +101,7 @@ def fuse(model: Module) -> Module:
         hook = getattr(m, "_fuse", None)
         if hook is not None:
             hook()
+    for m in model.modules():
+        if isinstance(m, _ConvNd):
+            m.freeze_weight()
     return model

@@ -256,6 +256,22 @@ class _ConvNd(Module):
         else:
             self.register_parameter("bias", None)
         self.activation, self.negative_slope = None, 0.01  # fused epilogue activation (set by fuse)
+        self._packed = None  # ops.PackedConvWeight of a frozen weight (set by fuse)
+
+    def freeze_weight(self):
+        """For inference: replaces the weight by a read-only copy and packs it once for the CPU
+        kernels, which then skip repacking it on every call (nn.fuse does this). A weight replaced
+        later (load_state_dict, to()) is used unpacked, as before; no-op off the CPU, for
+        transposed and for depthwise convolutions."""
+        w = self.weight
+        if self._transposed or self.device != "cpu" or not isinstance(w, np.ndarray):
+            return
+        frozen = np.array(w)
+        frozen.flags.writeable = False
+        packed = ops.conv.pack_conv_weight(frozen, self.groups)
+        if packed is not None:
+            self._parameters["weight"] = frozen
+            self._packed = packed
 
     def forward(self, x, residual=None):
         if self._transposed:
@@ -263,10 +279,14 @@ class _ConvNd(Module):
                 x, self.weight, self.bias, self.stride, self.padding, self.output_padding, self.groups, self.dilation,
                 activation=self.activation, negative_slope=self.negative_slope, residual=residual,
                 backend=self.backend)
+        # The packed copy only while the weight is the read-only array it was packed from.
+        packed = self._packed
+        if packed is not None and (packed.weight is not self.weight or self.weight.flags.writeable):
+            packed = self._packed = None
         return getattr(ops, f"conv{self._n}d")(
             x, self.weight, self.bias, self.stride, self.padding, self.dilation, self.groups,
-            padding_mode=self.padding_mode, activation=self.activation, negative_slope=self.negative_slope, residual=residual,
-                backend=self.backend)
+            padding_mode=self.padding_mode, activation=self.activation, negative_slope=self.negative_slope,
+            residual=residual, backend=self.backend, packed_weight=packed)
 
     def extra_repr(self):
         s = f"{self.in_channels}, {self.out_channels}, kernel_size={self.kernel_size}, stride={self.stride}"

@@ -5,7 +5,9 @@ Every op follows torch.nn.functional's names and semantics (NCL, NCHW, NCDHW and
 unbatched forms torch accepts) and adds three keywords torch does not have:
 ``padding_mode`` (torch's nn.Conv* option: 'zeros', 'reflect', 'replicate', 'circular'),
 ``activation`` / ``negative_slope`` (fused into the kernel's epilogue) and ``residual``
-(an array of the output's shape added before the activation, as a ResNet block does).
+(an array of the output's shape added before the activation, as a ResNet block does), and
+``packed_weight`` (``pydeepkit.ops.conv.pack_conv_weight``: the weight packed once for the CPU
+kernels, which otherwise repack it on every call; pydeepkit.nn.fuse keeps one per convolution).
 
 All shape math lives in :func:`conv_geometry` and :func:`conv_transpose_geometry`; the
 layers (pydeepkit.nn) and every backend use it, and the C++ side re-checks that no
@@ -17,7 +19,9 @@ import dataclasses
 import functools
 import math
 
-from .. import _backend
+import numpy as np
+
+from .. import _backend, _ext
 from .gemm import activation_code
 from .pool import _int, _ints
 
@@ -215,7 +219,54 @@ def _pad3(values, fill):
     return (fill,) * (3 - len(values)) + tuple(values)
 
 
-def _run(call, g: ConvGeometry, xv, wv, bias, residual, padding_mode, activation, negative_slope):
+class PackedConvWeight:
+    """A forward convolution's weight packed once for the CPU micro-kernel (pydeepkit.nn keeps one
+    per convolution of a fused model): calls given it skip repacking the weight, which on batch-1
+    inputs costs up to a fifth of a ResNet-50 forward. ``weight`` is the array it was packed from;
+    the kernel uses the packed copy only while its layout matches the active SIMD level, so
+    set_simd never makes it wrong, but changing ``weight`` in place afterwards would: pack it
+    again (nn.fuse makes the weights it packs read-only)."""
+
+    __slots__ = ("weight", "groups", "buffer", "elems", "layout")
+
+    def __init__(self, weight, groups, buffer, elems, layout):
+        self.weight, self.groups, self.buffer, self.elems, self.layout = weight, groups, buffer, elems, layout
+
+
+def pack_conv_weight(weight, groups=1):
+    """Packs a forward convolution weight [C_out, C_in / groups, *kernel] (numpy, float32 or
+    float64) for the CPU kernels; returns a :class:`PackedConvWeight` to pass as ``packed_weight``
+    to conv1d/2d/3d, or None where nothing is packed (depthwise convolutions, which read their
+    weights directly).
+
+    Example:
+        >>> w = np.ones((8, 4, 3, 3), np.float32)
+        >>> pw = pydeepkit.ops.conv.pack_conv_weight(w)
+        >>> x = np.ones((1, 4, 5, 5), np.float32)
+        >>> bool(np.array_equal(pydeepkit.ops.conv2d(x, w, padding=1, packed_weight=pw),
+        ...                     pydeepkit.ops.conv2d(x, w, padding=1)))
+        True
+    """
+    if not isinstance(weight, np.ndarray) or weight.dtype not in (np.float32, np.float64) or weight.ndim < 3:
+        raise TypeError("pack_conv_weight: expected a float32/float64 numpy weight [C_out, C_in / groups, *kernel], "
+                        f"got {type(weight).__name__} {getattr(weight, 'dtype', '')} {getattr(weight, 'shape', '')}")
+    cpu = _ext.module("cpu")
+    cout, cin = weight.shape[0], weight.shape[1] * groups
+    kernel = _pad3(weight.shape[2:], 1)
+    code = _backend.Call.dtype_code(weight)
+    elems, layout = cpu.conv_packed_weights_size(cin, cout, groups, kernel, code)
+    if elems == 0:
+        return None
+    w = np.ascontiguousarray(weight)
+    raw = np.empty(elems * weight.itemsize + 64, np.uint8)  # 64-byte aligned like the kernel's own buffer
+    start = -raw.__array_interface__["data"][0] % 64
+    buffer = raw[start:start + elems * weight.itemsize].view(weight.dtype)
+    cpu.conv_pack_weights(cin, cout, groups, kernel, w.__array_interface__["data"][0],
+                          buffer.__array_interface__["data"][0], elems, code)
+    return PackedConvWeight(weight, groups, buffer, elems, layout)
+
+
+def _run(call, g: ConvGeometry, xv, wv, bias, residual, padding_mode, activation, negative_slope, packed=None):
     """Validates bias/residual against the geometry, allocates the output and launches the kernel."""
     op = call.op
     code = activation_code(op, activation)
@@ -236,6 +287,14 @@ def _run(call, g: ConvGeometry, xv, wv, bias, residual, padding_mode, activation
     if g.batch == 0 or g.out_channels == 0:
         return y
     xc, wc = call.contiguous(xv), call.contiguous(wv)
+    if packed is not None and call.backend == "cpu" and not g.transposed:
+        call.ext.conv_forward_prepacked(
+            g.batch, g.in_channels, g.out_channels, g.groups, _pad3(g.in_size, 1), _pad3(g.out_size, 1),
+            _pad3(g.kernel, 1), _pad3(g.stride, 1), _pad3(g.dilation, 1), _pad3(g.pad_before, 0),
+            PADDING_MODES[padding_mode], code, float(negative_slope), call.ptr(xc), call.ptr(wc),
+            call.ptr(packed.buffer), packed.elems, packed.layout, call.ptr(biasv), call.ptr(resv), call.ptr(yv),
+            call.dtype_code(xc))
+        return y
     call.launch(call.ext.conv_forward, g.batch, g.in_channels, g.out_channels, g.groups,
                 _pad3(g.in_size, 1), _pad3(g.out_size, 1), _pad3(g.kernel, 1), _pad3(g.stride, 1),
                 _pad3(g.dilation, 1), _pad3(g.pad_before, 0), PADDING_MODES[padding_mode], g.transposed,
@@ -252,13 +311,15 @@ def _views(call, x, weight):
 
 
 def _conv(n, x, weight, bias=None, stride=1, padding=0, dilation=1, groups=1, *, padding_mode="zeros",
-          activation=None, negative_slope=0.01, residual=None, backend=None):
+          activation=None, negative_slope=0.01, residual=None, backend=None, packed_weight=None):
     op = f"conv{n}d"
     call = _backend.resolve(op, backend, optional=("bias", "residual"), x=x, weight=weight, bias=bias,
                             residual=residual)
     xv, wv = _views(call, x, weight)
     g = conv_geometry(op, n, xv.shape, wv.shape, stride, padding, dilation, groups, padding_mode)
-    return _run(call, g, xv, wv, bias, residual, padding_mode, activation, negative_slope)
+    if packed_weight is not None and (packed_weight.weight is not weight or packed_weight.groups != groups):
+        raise ValueError(f"{op}: packed_weight was packed from another weight array (or groups); pack this one")
+    return _run(call, g, xv, wv, bias, residual, padding_mode, activation, negative_slope, packed_weight)
 
 
 def _conv_transpose(n, x, weight, bias=None, stride=1, padding=0, output_padding=0, groups=1, dilation=1, *,
@@ -280,7 +341,8 @@ _CONV_DOC = """{n}-d convolution (torch.nn.functional.conv{n}d) with a fused epi
     padding_mode: 'zeros', 'reflect', 'replicate' or 'circular' (nn.Conv{n}d's option).
     Returns act(conv(x, weight) + bias + residual): [N, C_out, {odims}], where activation is
     None, 'relu', 'leaky_relu' (negative_slope), 'sigmoid', 'tanh', 'gelu' or 'relu6' and residual an
-    optional array of the output's shape. float32 or float64.
+    optional array of the output's shape. float32 or float64. packed_weight: this weight packed
+    by pack_conv_weight (CPU; other backends ignore it), so that the call does not repack it.
 
     Example:
         >>> x = np.ones({xshape}, np.float32); w = np.ones({wshape}, np.float32)
@@ -305,21 +367,24 @@ _CONV_TRANSPOSE_DOC = """{n}-d transposed convolution (torch.nn.functional.conv_
 
 
 def conv1d(x, weight, bias=None, stride=1, padding=0, dilation=1, groups=1, *, padding_mode="zeros",
-           activation=None, negative_slope=0.01, residual=None, backend=None):
+           activation=None, negative_slope=0.01, residual=None, backend=None, packed_weight=None):
     return _conv(1, x, weight, bias, stride, padding, dilation, groups, padding_mode=padding_mode,
-                 activation=activation, negative_slope=negative_slope, residual=residual, backend=backend)
+                 activation=activation, negative_slope=negative_slope, residual=residual, backend=backend,
+                 packed_weight=packed_weight)
 
 
 def conv2d(x, weight, bias=None, stride=1, padding=0, dilation=1, groups=1, *, padding_mode="zeros",
-           activation=None, negative_slope=0.01, residual=None, backend=None):
+           activation=None, negative_slope=0.01, residual=None, backend=None, packed_weight=None):
     return _conv(2, x, weight, bias, stride, padding, dilation, groups, padding_mode=padding_mode,
-                 activation=activation, negative_slope=negative_slope, residual=residual, backend=backend)
+                 activation=activation, negative_slope=negative_slope, residual=residual, backend=backend,
+                 packed_weight=packed_weight)
 
 
 def conv3d(x, weight, bias=None, stride=1, padding=0, dilation=1, groups=1, *, padding_mode="zeros",
-           activation=None, negative_slope=0.01, residual=None, backend=None):
+           activation=None, negative_slope=0.01, residual=None, backend=None, packed_weight=None):
     return _conv(3, x, weight, bias, stride, padding, dilation, groups, padding_mode=padding_mode,
-                 activation=activation, negative_slope=negative_slope, residual=residual, backend=backend)
+                 activation=activation, negative_slope=negative_slope, residual=residual, backend=backend,
+                 packed_weight=packed_weight)
 
 
 def conv_transpose1d(x, weight, bias=None, stride=1, padding=0, output_padding=0, groups=1, dilation=1, *,
