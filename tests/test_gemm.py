@@ -118,7 +118,7 @@ def test_strided_views(backend, rng, dtype):
 @pytest.mark.parametrize("use_bias", [False, True], ids=["", "bias"])
 @pytest.mark.parametrize("activation", ACTIVATIONS, ids=str)
 def test_epilogue(backend, rng, activation, use_bias, use_residual, dtype):
-    M, N, K = 19, 37, 29
+    M, N, K = 33, 71, 29  # full register tiles (epilogue in registers on the CPU) and edge tiles
     a, b, bias, res = _arrays(rng, dtype, (M, K), (K, N), (N,), (M, N))
     a *= 2  # values of a @ b spread over [-5, 5]: every activation's regions are hit
     bias = bias if use_bias else None
@@ -129,11 +129,17 @@ def test_epilogue(backend, rng, activation, use_bias, use_residual, dtype):
     check(out, a, b, bias, res, activation, 0.2, dtype=dtype)
 
 
-def test_nan_propagates(backend):
-    a = np.array([[np.nan, 1.0], [1.0, 1.0]], np.float32)
-    b = np.ones((2, 2), np.float32)
-    out = to_numpy(run(backend, backend.asarray(a), backend.asarray(b), activation="relu"))
-    assert np.isnan(out[0]).all() and (out[1] == 2).all()
+@pytest.mark.parametrize("activation", ["relu", "relu6", "leaky_relu"])
+@pytest.mark.parametrize("shape", [(2, 2), (40, 70)], ids=["edge", "full-tiles"])
+def test_nan_propagates(backend, activation, shape):
+    """NaN rows stay NaN through the clamping activations, as torch's (edge tiles and full tiles:
+    the CPU applies the epilogue to full tiles in registers)."""
+    M, N = shape
+    a = np.ones((M, 2), np.float32)
+    a[0, 0] = a[M - 1, 1] = np.nan
+    b = np.ones((2, N), np.float32)
+    out = to_numpy(run(backend, backend.asarray(a), backend.asarray(b), activation=activation))
+    assert np.isnan(out[0]).all() and np.isnan(out[M - 1]).all() and (out[1:M - 1] == 2).all()
 
 
 # ---------------------------------------------------------------------------------------

@@ -299,13 +299,13 @@ struct MappedOutput {
   }
 
   template <class Rows>
-  void multiply(int64_t kc, const T* a, const Rows& b, int64_t i, int64_t j, int64_t m, int64_t n,
-                bool accumulate) const {
+  void multiply(int64_t kc, const T* a, const Rows& b, int64_t i, int64_t j, int64_t m, int64_t n, bool accumulate,
+                const Epilogue<T>* e) const {
     constexpr int NR = kNR<T>;
     Run r[NR + 1];
     const int count = runs(j, n, r);
     if (count == 1 && r[0].src == 0 && r[0].len == n) {
-      multiply_tile(kc, a, b, c + i * ldc + r[0].dst, ldc, m, n, accumulate);
+      multiply_tile(kc, a, b, c + i * ldc + r[0].dst, ldc, m, n, accumulate, e, i, r[0].dst);
       return;
     }
     alignas(64) T tile[kMR * NR];
@@ -319,12 +319,8 @@ struct MappedOutput {
         else
           for (int32_t t = 0; t < r[k].len; ++t) crow[t] = trow[t];
       }
-  }
-
-  void finish(const Epilogue<T>& e, int64_t i, int64_t m, int64_t j, int64_t n) const {
-    Run r[kNR<T> + 1];
-    const int count = runs(j, n, r);
-    for (int k = 0; k < count; ++k) epilogue(e, c, ldc, i, m, r[k].dst, r[k].len);
+    if (e)
+      for (int k = 0; k < count; ++k) finish_region(*e, i, r[k].dst, c + i * ldc + r[k].dst, ldc, m, r[k].len);
   }
 };
 
@@ -354,7 +350,7 @@ void forward_job(const ConvCpuPlan& plan, const GemmCpuPlan& gp, const ConvArray
                  T* buffer, int64_t jb, int64_t tid, bool team) {
   const ConvParams& p = plan.p;
   const int64_t n = plan.fold_batch ? 0 : jb / p.groups, g = jb % p.groups;
-  const int64_t cin_g = p.in_channels / p.groups, cout_g = p.out_channels / p.groups, K = cin_g * geo.kvol;
+  const int64_t cin_g = p.in_channels / p.groups, cout_g = p.out_channels / p.groups;
   const T* x = a.x + (n * p.in_channels + g * cin_g) * geo.in_plane;
   const int64_t out_offset = (n * p.out_channels + g * cout_g) * geo.out_plane;
   T* out = a.out + out_offset;

@@ -42,7 +42,7 @@ int run(const GemmCpuPlan& plan, std::uintptr_t a, std::uintptr_t b, std::uintpt
       for (int64_t j = 0; j < p.N; ++j) crow[j] = T(0);
     }
     if (e.residual == cp && p.ldr == p.ldc) e.residual = nullptr;
-    epilogue(e, cp, p.ldc, 0, p.M, 0, p.N);
+    finish_region(e, 0, 0, cp, p.ldc, p.M, p.N);
     return kGemmOk;
   }
   // C aliasing the residual (allowed by the contract): accumulate onto it from the first K block

@@ -120,7 +120,7 @@ void small_m_range(const GemmParams& p, const T* a, const T* b, T* c, bool prelo
                    int64_t j0, int64_t j1) {
   if (p.trans_b) small_m_dot_columns<T, MR_>(p, a, b, c, preloaded, j0, j1);
   else small_m_row_columns<T, MR_>(p, a, b, c, preloaded, j0, j1);
-  epilogue(e, c, p.ldc, 0, p.M, j0, j1 - j0);
+  finish_region(e, 0, j0, c + j0, p.ldc, p.M, j1 - j0);
 }
 
 // Columns of C in chunks, in parallel when plan.threads > 1 (dynamic: the chunks are equal work,
