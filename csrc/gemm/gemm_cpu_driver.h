@@ -471,33 +471,18 @@ struct DenseOutput {
 // items with a dynamic schedule. The implicit barrier of the item loop keeps B alive until every
 // thread is done with it.
 //
-// B operand: a packer (called as pack_b(p0, kc, j0, n, q0, q1, dst), rows of panel q at
-// dst + q * kc * NR) unless it has `direct_rows(p0, j)`, which then gives the rows of the panel at
-// column j of K block p0 where they already are (nothing packed). Output: the tiles' destination
-// and the epilogue's (DenseOutput, or the direct convolution's output with skipped columns).
-template <class B, class = void>
-struct IsDirect {
-  static constexpr bool value = false;
-};
-template <class B>
-struct IsDirect<B, decltype((void)&B::direct_rows)> {
-  static constexpr bool value = true;
-};
-// The same for an A operand packed ahead (PackedA): it has `block`.
-template <class A, class = void>
-struct IsPrepacked {
-  static constexpr bool value = false;
-};
-template <class A>
-struct IsPrepacked<A, decltype((void)&A::block)> {
-  static constexpr bool value = true;
-};
-
+// A operand: a packer (called as pack_a(i0, m, p0, kc, dst)) unless it has `block(ic, pc, kb)`
+// (PackedA: packed ahead, nothing packed here). B operand: a packer (called as
+// pack_b(p0, kc, j0, n, q0, q1, dst), rows of panel q at dst + q * kc * NR) unless it has
+// `direct_rows(p0, j)`, which then gives the rows of the panel at column j of K block p0 where they
+// already are (nothing packed). Output: the tiles' destination and the epilogue's (DenseOutput, or
+// the direct convolution's output with skipped columns).
 template <class T, class PackA, class BOperand, class Output>
 void gemm_thread(const GemmCpuPlan& plan, const PackA& pack_a, const BOperand& b_operand, const Epilogue<T>& e,
                  const Output& out, bool c_preloaded, int64_t tid) {
   constexpr int MR = kMR, NR = kNR<T>;
-  constexpr bool direct = IsDirect<BOperand>::value;
+  constexpr bool direct = requires { &BOperand::direct_rows; };
+  constexpr bool prepacked = requires { &PackA::block; };
   const GemmParams& p = plan.p;
   const int64_t nt = plan.threads, M = p.M, N = p.N, K = p.K;
   T* const apack = static_cast<T*>(plan.a_pack) + tid * plan.mc * plan.kc;
@@ -531,7 +516,7 @@ void gemm_thread(const GemmCpuPlan& plan, const PackA& pack_a, const BOperand& b
         int64_t q0, q1;
         split(panels, nchunks, item % nchunks, &q0, &q1);
         const T* ablock = apack;
-        if constexpr (IsPrepacked<PackA>::value) {
+        if constexpr (prepacked) {
           ablock = pack_a.block(ic, pc, kb);
         } else if (packed_ic != ic) {
           pack_a(ic, mb, pc, kb, apack);
