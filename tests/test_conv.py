@@ -353,6 +353,12 @@ def test_pack_conv_weight_not_packed_or_wrong_input():
         ops.conv.pack_conv_weight(np.ones((8, 3), np.float32))
     with pytest.raises(TypeError, match="float32/float64"):
         ops.conv.pack_conv_weight(np.ones((8, 3, 3, 3), np.int64))
+    for groups in (0, -1, 3, 2.0):
+        with pytest.raises(ValueError, match="groups must be an int >= 1 dividing C_out"):
+            ops.conv.pack_conv_weight(np.ones((8, 3, 3, 3), np.float32), groups)
+    from pydeepkit import _ext
+    with pytest.raises(ValueError, match="divisible by groups"):  # the extension checks on its own too
+        _ext.module("cpu").conv_packed_weights_size(6, 8, 0, (1, 3, 3), 0)
 
 
 def test_conv_path_setting():

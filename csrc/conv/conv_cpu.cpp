@@ -123,6 +123,10 @@ int64_t packed_weights_layout(const GemmCpuPlan& gemm) { return gemm.mr << 32 | 
 
 int64_t conv_packed_weights_size(const ConvParams& p, DType dtype, int64_t* layout) {
   *layout = 0;
+  PDK_CHECK(p.groups >= 1 && p.in_channels >= 0 && p.out_channels >= 0 && p.in_channels % p.groups == 0 &&
+                p.out_channels % p.groups == 0 && p.kernel[0] >= 1 && p.kernel[1] >= 1 && p.kernel[2] >= 1,
+            "conv_pack_weights: channels (", p.in_channels, ", ", p.out_channels, ") must be divisible by groups (",
+            p.groups, ") and the kernel non-empty");
   if (p.transposed || conv_is_depthwise(p) || p.out_channels == 0 || p.in_channels == 0) return 0;
   const GemmCpuPlan gemm = forward_gemm_plan(p, 1, dtype, 1);
   *layout = packed_weights_layout(gemm);

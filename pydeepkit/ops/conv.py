@@ -250,6 +250,9 @@ def pack_conv_weight(weight, groups=1):
     if not isinstance(weight, np.ndarray) or weight.dtype not in (np.float32, np.float64) or weight.ndim < 3:
         raise TypeError("pack_conv_weight: expected a float32/float64 numpy weight [C_out, C_in / groups, *kernel], "
                         f"got {type(weight).__name__} {getattr(weight, 'dtype', '')} {getattr(weight, 'shape', '')}")
+    if not isinstance(groups, int) or groups < 1 or weight.shape[0] % groups:
+        raise ValueError(f"pack_conv_weight: groups must be an int >= 1 dividing C_out = {weight.shape[0]}, "
+                         f"got {groups!r}")
     cpu = _ext.module("cpu")
     cout, cin = weight.shape[0], weight.shape[1] * groups
     kernel = _pad3(weight.shape[2:], 1)
