@@ -58,7 +58,10 @@ void attention_cpu(const AttentionParams& p, const T* q, const T* k, const T* v,
 #endif
 #pragma omp for schedule(dynamic, 1)
     for (int64_t job = 0; job < jobs; ++job) {
-      const int64_t b = job / blocks, first = (job % blocks) * kAttentionBlockM;
+      // Causal: the last (longest) blocks of each batch element first, so the dynamic schedule
+      // ends on short ones.
+      const int64_t in_batch = p.causal ? blocks - 1 - job % blocks : job % blocks;
+      const int64_t b = job / blocks, first = in_batch * kAttentionBlockM;
       AttentionBlock<T> blk;
       blk.q = q + attention_batch_offset(b, p.batch, p.q_batch) + first * p.q_row;
       blk.k = k + attention_batch_offset(b, p.batch, p.k_batch);

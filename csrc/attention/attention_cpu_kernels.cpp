@@ -95,11 +95,12 @@ void product(int64_t rows, int64_t cols, const T* a, int64_t a_rs, int64_t a_ks,
   for (; c0 < cols; c0 += W) run.template operator()<1>(c0);
 }
 
-// 2^x lane by lane. float: x = n + f with n = round(x), f in [-1/2, 1/2], 2^f by its degree-7
+// 2^x lane by lane for the softmax's arguments: scores minus their running maximum, so x <= 0,
+// -inf (masked) or NaN. float: x = n + f with n = round(x), f in [-1/2, 1/2], 2^f by its degree-7
 // Taylor polynomial (relative error < 3e-8, below float rounding), 2^n through the exponent bits;
-// x < -126 (masked scores, -inf) gives exactly 0 and NaN stays NaN (it is kept out of the
-// float-to-int conversion, where it is undefined behaviour). double (the checking dtype): the
-// library's exp2.
+// x is clamped at -127, whose exponent field 0 makes the result exactly 0 (so -inf needs no mask
+// of its own), and NaN stays NaN (it is kept out of the float-to-int conversion, where it is
+// undefined behaviour). double (the checking dtype): the library's exp2.
 template <class V>
 V exp2v(V x) {
   if constexpr (sizeof(x[0]) == 8) {
@@ -108,9 +109,9 @@ V exp2v(V x) {
   } else {
     typedef int32_t IV __attribute__((vector_size(sizeof(V))));
     const V input = x;
-    const auto dead = x < -126.0f, nan = x != x;
-    x = (dead | nan) ? V{} : x;
-    x = x > 127.0f ? V{} + 127.0f : x;
+    const auto nan = x != x;
+    x = nan ? V{} : x;
+    x = x < -127.0f ? V{} - 127.0f : x;
     const IV n = __builtin_convertvector(x + 128.5f, IV) - 128;  // x + 128.5 > 0: truncation is floor
     const V f = x - __builtin_convertvector(n, V);
     V poly = V{} + 1.525273380405984e-05f;
@@ -124,8 +125,7 @@ V exp2v(V x) {
     const IV bits = (n + 127) << 23;
     V scale;
     std::memcpy(&scale, &bits, sizeof scale);
-    const V y = poly * scale;
-    return dead ? V{} : (nan ? input : y);
+    return nan ? input : poly * scale;
   }
 }
 
