@@ -239,8 +239,9 @@ void forward(const ConvParams& p, std::uintptr_t x, std::uintptr_t w, const Conv
       plan.weights_packed = weights_packed.get();
     }
   }
-  const int64_t apack = round_to_lines(plan.gemm.mc * plan.gemm.kc, es);
-  const int64_t bpack = plan.direct ? 0 : round_to_lines(plan.gemm.kc * plan.gemm.nc, es);
+  plan.a_pack_elems = p.transposed ? round_to_lines(plan.gemm.mc * plan.gemm.kc, es) : 0;
+  plan.b_pack_elems = plan.direct ? 0 : round_to_lines(plan.gemm.kc * plan.gemm.nc, es);
+  const int64_t apack = plan.a_pack_elems, bpack = plan.b_pack_elems;
   const int64_t shared = plan.cols_elems + plan.buffer_elems;  // per job: one per thread, or the team's
   // Team mode: every thread needs its own A block but the B block, cols and buffer are shared.
   plan.per_thread_elems = plan.image_per_thread ? apack + bpack + shared : apack;

@@ -519,10 +519,8 @@ template <class T>
 void conv_thread(const ConvCpuPlan& plan, const ConvArrays<T>& a, const Geometry& geo, int64_t tid, int64_t nt) {
   const ConvParams& p = plan.p;
   const int64_t jobs = plan.fold_batch ? p.groups : p.batch * p.groups;
-  const int64_t es = static_cast<int64_t>(sizeof(T)), line = 64 / es;
-  auto lines = [&](int64_t elems) { return (elems + line - 1) / line * line; };
   const GemmCpuPlan& base = plan.gemm;
-  const int64_t apack = lines(base.mc * base.kc), bpack = plan.direct ? 0 : lines(base.kc * base.nc);
+  const int64_t apack = plan.a_pack_elems, bpack = plan.b_pack_elems;
   T* ws = static_cast<T*>(plan.workspace);
   GemmCpuPlan gp = base;
   const bool team = nt > 1 && !plan.image_per_thread;

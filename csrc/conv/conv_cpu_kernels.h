@@ -18,7 +18,10 @@ struct ConvCpuPlan {
   // image (batch * out plane), so the last partial NR panel of each image does not waste work.
   bool fold_batch = false;
   void* workspace = nullptr;      // threads * per_thread_elems elements, 64-byte aligned
-  int64_t per_thread_elems = 0;   // a_pack (mc * kc) + b_pack (kc * nc) + cols (transposed only), each 64-byte aligned
+  int64_t per_thread_elems = 0;   // a_pack + b_pack + cols + copy (whole jobs per thread), or a_pack (team)
+  // Parts of the workspace, each 64-byte aligned: an A block (transposed only: the forward
+  // weights are in weights_packed) and a B block (packed path only: the direct path reads B in place).
+  int64_t a_pack_elems = 0, b_pack_elems = 0;
   int64_t cols_elems = 0;         // transposed: the [chunk * kernel volume, in plane] GEMM result
   int64_t chunk = 0;              // transposed: output channels per GEMM + gather step (cols stay in L2)
   // Forward: every group's weights packed once per call for the micro-kernel (the driver's
