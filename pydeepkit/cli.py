@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 
 _EPILOG = """\
@@ -46,7 +47,6 @@ def _demo(args: argparse.Namespace) -> int:
 
 
 def _classify(args: argparse.Namespace) -> int:
-    import os
     from . import models
     from .nn import StateDictError
 
@@ -149,7 +149,6 @@ _BLAS_TIMEOUT = "OPENBLAS_THREAD_TIMEOUT"
 
 
 def _restart_with_quiet_blas() -> None:
-    import os
     os.environ[_BLAS_TIMEOUT] = "4"
     sys.stdout.flush()
     os.execv(sys.executable, [sys.executable, "-m", "pydeepkit", *sys.argv[1:]])
@@ -158,7 +157,6 @@ def _restart_with_quiet_blas() -> None:
 def main(argv=None) -> int:
     """Entry point of the ``pydeepkit`` script; returns the exit code."""
     args = build_parser().parse_args(argv)
-    import os
     if args.command == "bench" and argv is None and _BLAS_TIMEOUT not in os.environ:
         _restart_with_quiet_blas()  # does not return
     try:

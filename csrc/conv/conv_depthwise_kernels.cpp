@@ -148,13 +148,12 @@ void finish_rows_plane(const T* __restrict acc, int64_t P, T* out, const T* resi
   using V = typename Vec<T>::type;
   using VU = typename Vec<T>::utype;
   constexpr int64_t L = kLanes<T>;
-  const V bias = V{} + bias_s, zero = V{}, slope = V{} + slope_s, six = V{} + T(6);
-  auto value = [zero, slope, six](V v) {
-    if constexpr (Act == 1 || Act == 3) v = ((v > zero) | (v != v)) ? v : zero;  // torch's relu keeps NaN
-    if constexpr (Act == 3) v = v > six ? six : v;
-    if constexpr (Act == 2) v = v > zero ? v : v * slope;
-    return v;
-  };
+  const V bias = V{} + bias_s, slope = V{} + slope_s;
+  constexpr Activation kAct = Act == 1   ? Activation::relu
+                              : Act == 2 ? Activation::leaky_relu
+                              : Act == 3 ? Activation::relu6
+                                         : Activation::none;  // none, or the scalar pass below
+  auto value = [slope](V v) { return activate_vector<kAct>(v, slope); };
   const int64_t full = n / L * L;
   const auto tail = Partial<T>::mask(n - full);
   for (int64_t r = 0; r < rows; ++r, acc += P, out += pitch) {

@@ -1,9 +1,10 @@
-// Whole-vector row moves for the per-ISA kernel files: Vec<T>, masked partial vectors, exact copies, fills and stride-2 gathers.
+// Whole-vector row work for the per-ISA kernel files: Vec<T>, masked partial vectors, exact copies, fills, stride-2 gathers and the clamping activations.
 //
 // Include only from the files compiled once per ISA, inside pdk::PDK_ISA_NAMESPACE's anonymous
 // namespace and after core/isa_vector.h, with <immintrin.h> included at file scope on AVX2 and
-// AVX-512 builds (core/isa_intrinsics.h does that). Shared by the GEMM driver (micro-kernel
-// vectors, the convolution's im2col packing) and the depthwise convolution (its padded copies).
+// AVX-512 builds (core/isa_intrinsics.h does that), and pdk::Activation declared (gemm/gemm.h).
+// Shared by the GEMM driver (micro-kernel vectors, the register epilogue, the convolution's im2col
+// packing) and the depthwise convolution (its padded copies and epilogue).
 #pragma once
 
 template <class T>
@@ -154,4 +155,15 @@ void copy_stride2(T* __restrict dst, const T* __restrict src, int64_t n) {
     const V b = m > L ? Partial<T>::load(src + 2 * i + L, Partial<T>::mask(m - L)) : V{};
     Partial<T>::store(dst + i, __builtin_shuffle(a, b, ie), Partial<T>::mask(n - i));
   }
+}
+
+// relu, relu6 or leaky_relu (A) on a whole vector, as apply_activation: NaN passes relu and relu6,
+// and leaky_relu multiplies by `slope` (a vector of negative_slope). Other activations: unchanged.
+template <Activation A, class V>
+__attribute__((always_inline)) inline V activate_vector(V v, V slope) {
+  const V zero{};
+  if constexpr (A == Activation::relu || A == Activation::relu6) v = ((v > zero) | (v != v)) ? v : zero;
+  if constexpr (A == Activation::relu6) v = v > zero + 6 ? zero + 6 : v;
+  if constexpr (A == Activation::leaky_relu) v = v > zero ? v : v * slope;
+  return v;
 }

@@ -22,9 +22,10 @@ int64_t round_up(int64_t a, int64_t b) { return ceil_div(a, b) * b; }
 // Cache budgets of the blocking (bytes), tuned on the 2-core AVX-512 Xeon (48 KiB L1d, 2 MiB L2
 // per core) at 2048^3 float32. Re-swept on the 2-core AMD EPYC (Zen 4: 32 KiB L1d, 1 MiB L2) with
 // L1 budgets of 16-64 KiB and L2 budgets of 256-640 KiB, interleaved in one process over GEMMs
-// 512^3 to 2048^3 and ResNet-shaped convolutions: no setting beat these beyond the noise. kc: the kc x NR B panel the micro-kernel reuses across the ir loop
-// (64 KiB at kc = 512 overflows L1 a little, but a long kc halves the C tile's load/store round
-// trips per K block, which measured +15% over kc = 192); capped at 512. mc: the mc x kc A block
+// 512^3 to 2048^3 and ResNet-shaped convolutions: no setting beat these beyond the noise.
+// kc: the kc x NR B panel the micro-kernel reuses across the ir loop (64 KiB at kc = 512 overflows
+// L1 a little, but a long kc halves the C tile's load/store round trips per K block, which
+// measured +15% over kc = 192); capped at 512. mc: the mc x kc A block
 // stays in L2 (640 KiB leaves room for the B panels streaming through). nc: the kc x nc B block
 // shared by the threads stays in the outer caches.
 constexpr int64_t kL1Budget = 64 * 1024;

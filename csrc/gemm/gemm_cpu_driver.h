@@ -296,28 +296,18 @@ __attribute__((always_inline)) inline void finish_registers(typename Vec<T>::typ
       if (e.residual) x += *reinterpret_cast<const VU*>(e.residual + (i0 + i) * e.ldr + j0 + v * L);
       acc[i][v] = x;
     }
-  const V zero{}, six = zero + T(6), slope = zero + e.slope;
-  switch (e.act) {  // torch's semantics, as apply_activation: NaN passes relu and relu6
-    case Activation::none: break;
-    case Activation::relu:
-    case Activation::relu6:
+  const V slope = V{} + e.slope;
+  auto activate = [&]<Activation A>() __attribute__((always_inline)) {
 #pragma GCC unroll 16
-      for (int i = 0; i < R; ++i)
+    for (int i = 0; i < R; ++i)
 #pragma GCC unroll 4
-        for (int v = 0; v < NV; ++v) {
-          const V x = acc[i][v];
-          const V r = ((x > zero) | (x != x)) ? x : zero;
-          acc[i][v] = e.act == Activation::relu6 ? (r > six ? six : r) : r;
-        }
-      break;
-    case Activation::leaky_relu:
-#pragma GCC unroll 16
-      for (int i = 0; i < R; ++i)
-#pragma GCC unroll 4
-        for (int v = 0; v < NV; ++v) acc[i][v] = acc[i][v] > zero ? acc[i][v] : acc[i][v] * slope;
-      break;
-    default:  // sigmoid, tanh, gelu: per element after the store
-      break;
+      for (int v = 0; v < NV; ++v) acc[i][v] = activate_vector<A>(acc[i][v], slope);
+  };
+  switch (e.act) {  // sigmoid, tanh, gelu: per element after the store
+    case Activation::relu: activate.template operator()<Activation::relu>(); break;
+    case Activation::relu6: activate.template operator()<Activation::relu6>(); break;
+    case Activation::leaky_relu: activate.template operator()<Activation::leaky_relu>(); break;
+    default: break;
   }
 #pragma GCC unroll 16
   for (int i = 0; i < R; ++i)
@@ -336,8 +326,8 @@ constexpr int kAccumulatorSets = R * kNV >= 8 ? 1 : 8 / (R * kNV);
 
 // The R x NR register tile (R <= MR rows of an MR-row packed A panel): acc = A panel (R x kc) @
 // B panel (kc x NR), then C = acc (accumulate false) or C += acc, followed by the epilogue `e`
-// (when given: the last K block) with the tile at (ei, ej) of its coordinates. Full tiles store straight into
-// C; edge tiles (m < R or n < NR) go through a local tile so the kernel itself never branches on
+// (when given: the last K block) with the tile at (ei, ej) of its coordinates. Full tiles store
+// straight into C; edge tiles (m < R or n < NR) go through a local tile so the kernel itself never branches on
 // the shape. R below MR serves the last rows of M without multiplying padding rows (M = 64 with
 // MR = 14 would otherwise compute 70 rows).
 template <class T, int R, class Rows>
