@@ -347,6 +347,14 @@ def test_packed_weight_is_used_and_exact(rng, case):
         check_conv(conv(x, w, b, 1, 1, 1, g, packed_weight=pw, backend="emu"), x, w, b, padding=1, groups=g)
 
 
+def test_pack_conv_weight_non_contiguous(rng):
+    base = rng.uniform(-1, 1, (6, 4, 3, 3, 2)).astype(np.float32)
+    w = base[..., 0]  # strided view: packed from a contiguous copy, checked against the view itself
+    x = rng.uniform(-1, 1, (2, 4, 7, 8)).astype(np.float32)
+    pw = ops.conv.pack_conv_weight(w)
+    np.testing.assert_array_equal(ops.conv2d(x, w, padding=1, packed_weight=pw), ops.conv2d(x, w, padding=1))
+
+
 def test_pack_conv_weight_not_packed_or_wrong_input():
     assert ops.conv.pack_conv_weight(np.ones((8, 1, 3, 3), np.float32), 8) is None  # depthwise: direct kernel
     with pytest.raises(TypeError, match="numpy weight"):
