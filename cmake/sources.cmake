@@ -42,6 +42,7 @@ set(PDK_CPU_ISA_SOURCES
   csrc/gemm/gemm_cpu_kernels.cpp
   csrc/conv/conv_cpu_kernels.cpp
   csrc/conv/conv_depthwise_kernels.cpp
+  csrc/conv/conv_winograd_kernels.cpp
   csrc/nms/nms_cpu_kernels.cpp
   csrc/roi/roi_cpu_kernels.cpp
   csrc/rnn/rnn_cpu_kernels.cpp

@@ -113,11 +113,12 @@ def cpu_isa_path(request):
         cpu.set_conv_path(previous[1])
 
 
-@pytest.mark.parametrize("cpu_isa_path", [(i, p) for i in cpu_isas() for p in ("direct", "packed")], indirect=True,
-                         ids=lambda v: "-".join(v))
+@pytest.mark.parametrize("cpu_isa_path", [(i, p) for i in cpu_isas() for p in ("direct", "packed", "winograd")],
+                         indirect=True, ids=lambda v: "-".join(v))
 @pytest.mark.parametrize("case", CONV_CASES, ids=[_case_id(c) for c in CONV_CASES])
 def test_cpu_conv_paths(cpu_isa_path, rng, case):
-    """Both CPU forward algorithms (shifted views of a padded copy; im2col packing) on every case."""
+    """Every CPU forward algorithm (shifted views of a padded copy; im2col packing; Winograd, for
+    the 3x3 stride-1 cases it fits, the others falling back) on every case."""
     n, cin, cout, size, k, s, p, d, g, mode = case
     x, w, b = _arrays(rng, np.float32, (3, cin, *size), (cout, cin // g, *k), (cout,))
     r = rng.uniform(-1, 1, size=(3, cout) + ops.conv.conv_geometry("t", n, x.shape, w.shape, s, p, d, g).out_size)
@@ -238,7 +239,7 @@ def test_separable_conv2d(backend, rng):
 # ---------------------------------------------------------------------------------------
 # the CPU kernels' blocking and threading paths, under every ISA
 # ---------------------------------------------------------------------------------------
-@pytest.mark.parametrize("path", ["auto", "direct", "packed"])
+@pytest.mark.parametrize("path", ["auto", "direct", "packed", "winograd"])
 @pytest.mark.parametrize("isa", cpu_isas())
 @pytest.mark.parametrize("batch, cin, cout, size, k, s, g", [
     (1, 96, 40, (30, 31), 3, 1, 1),     # one image: the team shares it; K = 864 spans two K blocks
@@ -367,6 +368,79 @@ def test_pack_conv_weight_not_packed_or_wrong_input():
     from pydeepkit import _ext
     with pytest.raises(ValueError, match="divisible by groups"):  # the extension checks on its own too
         _ext.module("cpu").conv_packed_weights_size(6, 8, 0, (1, 3, 3), 0)
+
+
+# ---------------------------------------------------------------------------------------
+# the Winograd F(2x2, 3x3) path (3x3, stride 1, undilated 2-d, zero padding)
+# ---------------------------------------------------------------------------------------
+@pytest.fixture
+def winograd_isa(request):
+    from pydeepkit import _ext
+    cpu = _ext.module("cpu")
+    previous = cpu.info()["simd"], cpu.conv_path()
+    cpu.set_simd(request.param)
+    cpu.set_conv_path("winograd")
+    try:
+        yield request.param
+    finally:
+        cpu.set_simd(previous[0])
+        cpu.set_conv_path(previous[1])
+
+
+# batch, C_in, C_out, (H, W), padding, groups
+WINOGRAD_CASES = [
+    (1, 1, 1, (1, 1), 1, 1),        # one output, one partial tile
+    (2, 3, 5, (4, 4), 0, 1),        # one tile per image, no padding
+    (1, 5, 3, (7, 9), 1, 1),        # odd sizes: the last tile row and column half outside
+    (3, 4, 6, (1, 37), 1, 1),       # one output row; tile rows longer than a panel
+    (2, 6, 4, (35, 1), 1, 2),       # one output column, grouped
+    (2, 7, 9, (6, 5), 2, 1),        # padding 2: outputs whose tiles read only padding
+    (1, 16, 30, (13, 70), 1, 1),    # C_out not a multiple of the tile rows; wide rows
+    (5, 12, 20, (9, 11), 1, 4),     # several work items per group
+    (1, 520, 17, (6, 6), 1, 1),     # C_in over one K block (kc <= 512)
+    (3, 33, 29, (17, 18), "same", 1),
+]
+
+
+@pytest.mark.parametrize("winograd_isa", cpu_isas(), indirect=True)
+@pytest.mark.parametrize("case", WINOGRAD_CASES, ids=[f"{c[0]}x{c[1]}to{c[2]}-{c[3][0]}x{c[3][1]}-p{c[4]}-g{c[5]}"
+                                                      for c in WINOGRAD_CASES])
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_winograd_matches_reference(winograd_isa, rng, case, dtype):
+    batch, cin, cout, size, p, g = case
+    x, w, b = _arrays(rng, dtype, (batch, cin, *size), (cout, cin // g, 3, 3), (cout,))
+    r = rng.uniform(-1, 1, size=(batch, cout) + ops.conv.conv_geometry("t", 2, x.shape, w.shape, 1, p, 1, g).out_size)
+    r = r.astype(dtype)
+    for activation in ACTIVATIONS:
+        got = ops.conv2d(x, w, b, 1, p, 1, g, residual=r, activation=activation)
+        check_conv(got, x, w, b, residual=r, activation=activation, padding=p, groups=g)
+    got = ops.conv2d(x, w, None, 1, p, 1, g)
+    check_conv(got, x, w, padding=p, groups=g)
+
+
+def test_winograd_in_place_residual_and_path_taken(rng):
+    """The residual may be the output itself (each output is read before it is stored; the
+    extension's entry point allows it, ops.conv2d never does it); and the Winograd path really
+    runs: its result is not bit-equal to the packed path's (another summation order)."""
+    from pydeepkit import _ext
+    cpu = _ext.module("cpu")
+    previous = cpu.conv_path()
+    x, w, b = _arrays(rng, np.float32, (2, 48, 16, 15), (40, 48, 3, 3), (40,))
+    r = rng.uniform(-1, 1, size=(2, 40, 16, 15)).astype(np.float32)
+    try:
+        cpu.set_conv_path("winograd")
+        out = r.copy()
+        cpu.conv_forward(2, 48, 40, 1, (1, 16, 15), (1, 16, 15), (1, 3, 3), (1, 1, 1), (1, 1, 1), (0, 1, 1), 0,
+                         False, 1, 0.01, x.ctypes.data, w.ctypes.data, b.ctypes.data, out.ctypes.data,
+                         out.ctypes.data, 0, 0)  # activation 1: relu; dtype 0: float32
+        check_conv(out, x, w, b, residual=r, activation="relu", padding=1)
+        winograd = ops.conv2d(x, w, b, 1, 1)
+        cpu.set_conv_path("packed")
+        packed = ops.conv2d(x, w, b, 1, 1)
+    finally:
+        cpu.set_conv_path(previous)
+    assert not np.array_equal(winograd, packed)
+    check_conv(winograd, x, w, b, padding=1)
 
 
 def test_conv_path_setting():

@@ -1,4 +1,4 @@
-// CPU convolution entry point: validation, algorithm choice (depthwise direct, implicit GEMM, GEMM + gather), blocking and workspaces.
+// CPU convolution entry point: validation, algorithm choice (depthwise direct, Winograd, implicit GEMM, GEMM + gather), blocking and workspaces.
 #include <algorithm>
 #include "conv/conv_common.h"
 #include "conv/conv_cpu_kernels.h"
@@ -16,6 +16,11 @@ int run_conv_gemm(const ConvCpuPlan& plan, std::uintptr_t x, std::uintptr_t w, s
 
 int run_pack_weights(const ConvCpuPlan& plan, std::uintptr_t w, DType dtype) {
   PDK_ISA_DISPATCH(conv_pack_weights_kernel, plan, w, dtype);
+}
+
+int run_winograd(const ConvCpuPlan& plan, std::uintptr_t x, std::uintptr_t w, std::uintptr_t bias,
+                 std::uintptr_t residual, std::uintptr_t out, DType dtype) {
+  PDK_ISA_DISPATCH(conv_winograd_kernel, plan, x, w, bias, residual, out, dtype);
 }
 
 int run_depthwise(const ConvParams& p, int64_t threads, std::uintptr_t x, std::uintptr_t w, std::uintptr_t bias,
@@ -36,9 +41,30 @@ constexpr int64_t kFoldPlane = 256;
 // Panel width the last columns may over-read past the copy (the widest micro-kernel tile).
 constexpr int64_t kMaxPanel = 64;
 
-enum class ForwardPath : int { automatic = 0, direct = 1, packed = 2 };
-const char* const kPathNames[] = {"auto", "direct", "packed"};
-NamedChoice<3> forward_path("set_conv_path", kPathNames);
+enum class ForwardPath : int { automatic = 0, direct = 1, packed = 2, winograd = 3 };
+const char* const kPathNames[] = {"auto", "direct", "packed", "winograd"};
+NamedChoice<4> forward_path("set_conv_path", kPathNames);
+
+// The shapes F(2x2, 3x3) computes: a 3x3 kernel sliding by 1 without gaps over a zero-padded 2-d
+// input (conv3d inputs of depth 1 with a depth-1 kernel included).
+bool winograd_fits(const ConvParams& p) {
+  return !p.transposed && !conv_is_depthwise(p) && p.padding_mode == PaddingMode::zeros && p.in[0] == 1 &&
+         p.kernel[0] == 1 && p.pad[0] == 0 && p.kernel[1] == 3 && p.kernel[2] == 3 && p.stride[1] == 1 &&
+         p.stride[2] == 1 && p.dilation[1] == 1 && p.dilation[2] == 1;
+}
+// "auto" takes the Winograd path from this many channels per group in and out (with 3 input
+// channels it ran 1.5x slower than the direct path: the transforms' per-channel cost is not
+// repaid), when its multiply-adds, counted over whole NR-tile panels, are at most this share of
+// the direct sum's (a 7x7 output plane at batch 1 is 16 tiles in a 32-tile panel: 1.16, and ran
+// 1.9x slower; 14x14 is 0.58 and ran 0.68x the direct path's time).
+constexpr int64_t kWinogradChannels = 16;
+constexpr double kWinogradWork = 0.75;
+// Bytes of one Winograd work item's V and M (the transformed input and the products), which
+// should stay in L2 between the transforms and the GEMMs.
+constexpr int64_t kWinogradBlockBudget = 512 * 1024;
+// Marks a prepacked layout as the Winograd-transformed weights (packed_weights_layout's bits are
+// below it).
+constexpr int64_t kWinogradLayout = int64_t(1) << 62;
 
 void plan_direct(const ConvParams& p, ConvCpuPlan* plan) {
   bool pointwise = conv_kernel_volume(p) == 1;
@@ -119,6 +145,70 @@ int64_t packed_weights_elems(const ConvParams& p, const GemmCpuPlan& gemm, DType
 }
 int64_t packed_weights_layout(const GemmCpuPlan& gemm) { return gemm.mr << 32 | gemm.kc; }
 
+// The Winograd path's plan without its buffers: the blocking of its cout_g x cin_g GEMMs, the
+// tiles, and the sizes of the transformed weights (the 16 matrices of a group).
+ConvCpuPlan winograd_plan(const ConvParams& p, DType dtype, int64_t threads) {
+  ConvCpuPlan plan;
+  plan.p = p;
+  plan.threads = threads;
+  plan.winograd = true;
+  const int64_t es = dtype == DType::float32 ? 4 : 8, cin = conv_group_in(p), cout = conv_group_out(p);
+  GemmParams g;
+  g.M = cout;
+  g.K = cin;
+  g.N = g.ldc = 1;
+  plan.gemm = plan_gemm(g, dtype, 1);
+  const int64_t nr = plan.gemm.nr, rows = (cout + plan.gemm.mr - 1) / plan.gemm.mr * plan.gemm.mr;
+  plan.weights_xi_elems = round_to_lines(rows * cin, es) + 64 / es;  // off the 4 KiB multiples, as V and M below
+  plan.weights_group_elems = 16 * plan.weights_xi_elems;
+  plan.tiles_h = (p.out[1] + 1) / 2;
+  plan.tiles_w = (p.out[2] + 1) / 2;
+  // Panels per work item: V and M within the L2 budget, and several items per thread so that the
+  // dynamic schedule balances (the last item of a small plane may be mostly empty).
+  const int64_t panels = (p.batch * plan.tiles_h * plan.tiles_w + nr - 1) / nr;
+  int64_t tp = std::clamp<int64_t>(kWinogradBlockBudget / (16 * (cin + cout) * nr * es), 1, kMaxTilePanels);
+  while (tp > 1 && (panels + tp - 1) / tp * p.groups < 8 * threads) tp /= 2;
+  plan.tile_panels = tp;
+  // The 16 rows a transform reads or writes at once are one xi stride apart: a line more than a
+  // multiple of 4 KiB keeps them out of one L1 set (at 16 KiB apart they thrashed it, and a
+  // 64-channel convolution ran 8-13% slower).
+  const int64_t line = 64 / es;
+  plan.v_xi_stride = round_to_lines(tp * cin * nr, es) + line;
+  plan.m_xi_stride = round_to_lines(cout * tp * nr, es) + line;
+  // M plus a vector: the output transform reads whole vectors past a segment's last tile.
+  plan.per_thread_elems = 16 * (plan.v_xi_stride + plan.m_xi_stride) + line;
+  return plan;
+}
+
+bool winograd_pays(const ConvCpuPlan& plan) {
+  const ConvParams& p = plan.p;
+  const int64_t nr = plan.gemm.nr, tiles = p.batch * plan.tiles_h * plan.tiles_w;
+  const double work = 16.0 * ((tiles + nr - 1) / nr * nr) / (9.0 * p.batch * conv_out_plane(p));
+  return conv_group_in(p) >= kWinogradChannels && conv_group_out(p) >= kWinogradChannels && work <= kWinogradWork;
+}
+
+void forward_winograd(ConvCpuPlan plan, std::uintptr_t x, std::uintptr_t w, const ConvPackedWeights* packed,
+                      std::uintptr_t bias, std::uintptr_t residual, std::uintptr_t out, DType dtype) {
+  const ConvParams& p = plan.p;
+  const int64_t es = dtype == DType::float32 ? 4 : 8, threads = plan.threads;
+  const int64_t elems = p.groups * plan.weights_group_elems;
+  AlignedBuffer weights;
+  if (packed && packed->data && packed->elems == elems &&
+      packed->layout == (packed_weights_layout(plan.gemm) | kWinogradLayout)) {
+    plan.weights_packed = reinterpret_cast<void*>(packed->data);
+    plan.weights_ready = true;
+  } else {
+    weights = aligned_buffer(elems, es);
+    PDK_CHECK(weights, "conv: out of memory for the transformed weights (", elems * es, " bytes)");
+    plan.weights_packed = weights.get();
+  }
+  AlignedBuffer workspace = aligned_buffer(threads * plan.per_thread_elems, es);
+  PDK_CHECK(workspace, "conv: out of memory for the workspace (", threads * plan.per_thread_elems * es, " bytes)");
+  plan.workspace = workspace.get();
+  const int status = run_winograd(plan, x, w, bias, residual, out, dtype);
+  PDK_CHECK(status == kConvOk, "conv: Winograd kernel failed with status ", status);
+}
+
 }  // namespace
 
 int64_t conv_packed_weights_size(const ConvParams& p, DType dtype, int64_t* layout) {
@@ -179,6 +269,13 @@ void forward(const ConvParams& p, std::uintptr_t x, std::uintptr_t w, const Conv
     const int status = run_depthwise(p, dw_threads, x, w, bias, residual, out, dtype);
     PDK_CHECK(status == kConvOk, op, ": depthwise kernel failed with status ", status);
     return;
+  }
+
+  const auto path = static_cast<ForwardPath>(forward_path.index());
+  if (winograd_fits(p) && p.in_channels > 0 && (path == ForwardPath::automatic || path == ForwardPath::winograd)) {
+    const ConvCpuPlan plan = winograd_plan(p, dtype, threads);
+    if (path == ForwardPath::winograd || winograd_pays(plan)) return forward_winograd(plan, x, w, packed, bias,
+                                                                                     residual, out, dtype);
   }
 
   // One GEMM per (image, group): forward C[cout_g, out plane] = W_g[cout_g, cin_g * kvol] @ im2col;

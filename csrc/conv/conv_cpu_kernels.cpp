@@ -335,15 +335,6 @@ __attribute__((flatten)) void finish_row(T* out, const T* residual, int64_t n, T
   activate_row(out, n, act, slope);
 }
 
-template <class T>
-struct ConvArrays {
-  const T* x;
-  const T* w;
-  const T* bias;
-  const T* residual;
-  T* out;
-};
-
 // Forward convolution of job (image, group) = jb: one GEMM through the driver.
 template <class T>
 void forward_job(const ConvCpuPlan& plan, const GemmCpuPlan& gp, const ConvArrays<T>& a, const Geometry& geo,

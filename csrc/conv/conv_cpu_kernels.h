@@ -47,6 +47,30 @@ struct ConvCpuPlan {
   // the end of x, is packed (into the buffer: K rows of NR, rows at tail_offsets[k] = k * NR).
   bool reads_input = false;
   const int64_t* tail_offsets = nullptr;
+
+  // Winograd forward path (conv_winograd_kernels.cpp; 3x3, stride 1, undilated, 2-d, zero
+  // padding): outputs in 2x2 tiles, tiles_h x tiles_w per image, numbered over the batch; a work
+  // item is tile_panels NR-tile panels of one group. weights_packed holds each group's 16
+  // transformed weight matrices, weights_xi_elems apart, in the PackedA layout. A thread's
+  // per_thread_elems of workspace: the transformed input V ([xi][panel][ci][NR], xi v_xi_stride
+  // apart) then the products M ([xi][co][tile of the item], m_xi_stride apart).
+  bool winograd = false;
+  int64_t tiles_h = 0, tiles_w = 0, tile_panels = 1;
+  int64_t weights_xi_elems = 0, v_xi_stride = 0, m_xi_stride = 0;
+};
+
+// Most panels in one Winograd work item (its segment table is on the stack).
+constexpr int64_t kMaxTilePanels = 4;
+
+// A forward or transposed convolution's arrays as the kernels read them (bias, residual: null
+// when absent; the residual may be `out` itself).
+template <class T>
+struct ConvArrays {
+  const T* x;
+  const T* w;
+  const T* bias;
+  const T* residual;
+  T* out;
 };
 
 // Kernel status codes.
@@ -55,13 +79,18 @@ enum : int { kConvOk = 0, kConvBadDtype = 2 };
 // One set per instruction set (PDK_ISA_DISPATCH picks). conv_gemm_kernel: implicit-GEMM forward
 // and GEMM + gather transposed convolution. conv_pack_weights_kernel: the forward weights into
 // plan.weights_packed, on the calling thread. depthwise_conv_kernel: the direct depthwise kernel
-// (conv_is_depthwise(p)); it needs no workspace and parallelises itself.
+// (conv_is_depthwise(p)); it needs no workspace and parallelises itself. conv_winograd_kernel:
+// the Winograd forward path (plan.winograd); conv_winograd_weights_kernel: its transformed
+// weights into plan.weights_packed, on the calling thread.
 #define PDK_CONV_CPU_KERNELS                                                                      \
   int conv_gemm_kernel(const ConvCpuPlan& plan, std::uintptr_t x, std::uintptr_t w, std::uintptr_t bias, \
                        std::uintptr_t residual, std::uintptr_t out, DType dtype);                 \
   int conv_pack_weights_kernel(const ConvCpuPlan& plan, std::uintptr_t w, DType dtype);            \
   int depthwise_conv_kernel(const ConvParams& p, int64_t threads, std::uintptr_t x, std::uintptr_t w, \
-                            std::uintptr_t bias, std::uintptr_t residual, std::uintptr_t out, DType dtype);
+                            std::uintptr_t bias, std::uintptr_t residual, std::uintptr_t out, DType dtype); \
+  int conv_winograd_kernel(const ConvCpuPlan& plan, std::uintptr_t x, std::uintptr_t w, std::uintptr_t bias, \
+                           std::uintptr_t residual, std::uintptr_t out, DType dtype);              \
+  int conv_winograd_weights_kernel(const ConvCpuPlan& plan, std::uintptr_t w, DType dtype);
 namespace isa_base { PDK_CONV_CPU_KERNELS }
 namespace isa_avx2 { PDK_CONV_CPU_KERNELS }
 namespace isa_avx512 { PDK_CONV_CPU_KERNELS }

@@ -30,6 +30,12 @@ struct Partial {
   static void store(T* p, V v, M n) {
     for (int64_t i = 0; i < n; ++i) p[i] = v[i];
   }
+  // Lanes [lo, hi) of p, the others zero, reading nothing outside them (a window over a row's edge).
+  static V load_lanes(const T* p, int64_t lo, int64_t hi) {
+    V v = V{};
+    for (int64_t i = lo; i < hi; ++i) v[i] = p[i];
+    return v;
+  }
 };
 #if defined(__AVX512F__)
 template <>
@@ -39,6 +45,7 @@ struct Partial<float> {
   static M mask(int64_t n) { return static_cast<M>((1u << n) - 1); }
   static V load(const float* p, M m) { return (V)_mm512_maskz_loadu_ps(m, p); }
   static void store(float* p, V v, M m) { _mm512_mask_storeu_ps(p, m, (__m512)v); }
+  static V load_lanes(const float* p, int64_t lo, int64_t hi) { return load(p, mask(hi) & ~mask(lo)); }
 };
 template <>
 struct Partial<double> {
@@ -47,6 +54,7 @@ struct Partial<double> {
   static M mask(int64_t n) { return static_cast<M>((1u << n) - 1); }
   static V load(const double* p, M m) { return (V)_mm512_maskz_loadu_pd(m, p); }
   static void store(double* p, V v, M m) { _mm512_mask_storeu_pd(p, m, (__m512d)v); }
+  static V load_lanes(const double* p, int64_t lo, int64_t hi) { return load(p, mask(hi) & ~mask(lo)); }
 };
 #elif defined(__AVX2__)
 template <>
@@ -58,6 +66,7 @@ struct Partial<float> {
   }
   static V load(const float* p, M m) { return (V)_mm256_maskload_ps(p, m); }
   static void store(float* p, V v, M m) { _mm256_maskstore_ps(p, m, (__m256)v); }
+  static V load_lanes(const float* p, int64_t lo, int64_t hi) { return load(p, _mm256_andnot_si256(mask(lo), mask(hi))); }
 };
 template <>
 struct Partial<double> {
@@ -66,6 +75,7 @@ struct Partial<double> {
   static M mask(int64_t n) { return _mm256_cmpgt_epi64(_mm256_set1_epi64x(n), _mm256_setr_epi64x(0, 1, 2, 3)); }
   static V load(const double* p, M m) { return (V)_mm256_maskload_pd(p, m); }
   static void store(double* p, V v, M m) { _mm256_maskstore_pd(p, m, (__m256d)v); }
+  static V load_lanes(const double* p, int64_t lo, int64_t hi) { return load(p, _mm256_andnot_si256(mask(lo), mask(hi))); }
 };
 #endif
 
