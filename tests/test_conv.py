@@ -348,6 +348,31 @@ def test_packed_weight_is_used_and_exact(rng, case):
         check_conv(conv(x, w, b, 1, 1, 1, g, packed_weight=pw, backend="emu"), x, w, b, padding=1, groups=g)
 
 
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_packed_weight_winograd_form(rng, dtype):
+    """3x3 2-d weights with >= 16 channels per group also carry their Winograd form: the calls
+    that take that path read it (and not the plain packing), the others the plain packing; a
+    stride-2 call with the same weight falls back to the plain form."""
+    x, w, b = _arrays(rng, dtype, (2, 32, 12, 10), (48, 16, 3, 3), (48,))
+    pw = ops.conv.pack_conv_weight(w, 2)
+    assert pw.winograd is not None and pw.winograd[0].size == pw.winograd[1]
+    assert ops.conv.pack_conv_weight(w[:, :, :2], 2).winograd is None      # 3x2 kernel
+    assert ops.conv.pack_conv_weight(w[:8, :8], 1).winograd is None        # 8 channels: auto never takes it
+    want = ops.conv2d(x, w, b, 1, 1, 1, 2, activation="relu")             # auto: Winograd here
+    np.testing.assert_array_equal(ops.conv2d(x, w, b, 1, 1, 1, 2, activation="relu", packed_weight=pw), want)
+    plain, transformed = pw.buffer.copy(), pw.winograd[0].copy()
+    pw.buffer[...] = 0
+    np.testing.assert_array_equal(ops.conv2d(x, w, b, 1, 1, 1, 2, activation="relu", packed_weight=pw), want)
+    pw.buffer[...] = plain
+    pw.winograd[0][...] = 0  # zero transformed weights: every output is relu(bias)
+    zeroed = ops.conv2d(x, w, b, 1, 1, 1, 2, activation="relu", packed_weight=pw)
+    np.testing.assert_array_equal(zeroed, np.broadcast_to(np.maximum(b, 0).reshape(1, 48, 1, 1), zeroed.shape))
+    # stride 2 does not fit the Winograd path: the plain packing serves it
+    check_conv(ops.conv2d(x, w, b, 2, 1, 1, 2, packed_weight=pw), x, w, b, stride=2, padding=1, groups=2)
+    pw.winograd[0][...] = transformed
+    np.testing.assert_array_equal(ops.conv2d(x, w, b, 1, 1, 1, 2, activation="relu", packed_weight=pw), want)
+
+
 def test_pack_conv_weight_non_contiguous(rng):
     base = rng.uniform(-1, 1, (6, 4, 3, 3, 2)).astype(np.float32)
     w = base[..., 0]  # strided view: packed from a contiguous copy, checked against the view itself

@@ -69,12 +69,21 @@ struct ConvPackedWeights {
   std::uintptr_t data = 0;
   int64_t elems = 0;
   int64_t layout = 0;
+  // The same weights transformed for the Winograd path (0: none), used when a call takes it.
+  std::uintptr_t winograd_data = 0;
+  int64_t winograd_elems = 0;
+  int64_t winograd_layout = 0;
 };
 // Elements the packed weights of `p` take (0: not packed, for transposed, depthwise or empty
 // convolutions) and their layout, for the active instruction set. Only channels, groups and the
 // kernel of `p` matter.
 int64_t conv_packed_weights_size(const ConvParams& p, DType dtype, int64_t* layout);
 void conv_pack_weights(const ConvParams& p, std::uintptr_t w, std::uintptr_t dst, int64_t dst_elems, DType dtype);
+// The same for the Winograd path's transformed weights: 0 unless "auto" may take that path for
+// these weights (3x3 2-d kernels, at least 16 channels per group in and out).
+int64_t conv_winograd_weights_size(const ConvParams& p, DType dtype, int64_t* layout);
+void conv_pack_winograd_weights(const ConvParams& p, std::uintptr_t w, std::uintptr_t dst, int64_t dst_elems,
+                                DType dtype);
 // conv_forward with `packed` standing in for w's packing when it matches (w is still required: it
 // is what the call falls back to).
 void conv_forward_prepacked(const ConvParams& p, std::uintptr_t x, std::uintptr_t w, const ConvPackedWeights& packed,

@@ -23,6 +23,10 @@ int run_winograd(const ConvCpuPlan& plan, std::uintptr_t x, std::uintptr_t w, st
   PDK_ISA_DISPATCH(conv_winograd_kernel, plan, x, w, bias, residual, out, dtype);
 }
 
+int run_winograd_weights(const ConvCpuPlan& plan, std::uintptr_t w, DType dtype) {
+  PDK_ISA_DISPATCH(conv_winograd_weights_kernel, plan, w, dtype);
+}
+
 int run_depthwise(const ConvParams& p, int64_t threads, std::uintptr_t x, std::uintptr_t w, std::uintptr_t bias,
                   std::uintptr_t residual, std::uintptr_t out, DType dtype) {
   PDK_ISA_DISPATCH(depthwise_conv_kernel, p, threads, x, w, bias, residual, out, dtype);
@@ -193,9 +197,9 @@ void forward_winograd(ConvCpuPlan plan, std::uintptr_t x, std::uintptr_t w, cons
   const int64_t es = dtype == DType::float32 ? 4 : 8, threads = plan.threads;
   const int64_t elems = p.groups * plan.weights_group_elems;
   AlignedBuffer weights;
-  if (packed && packed->data && packed->elems == elems &&
-      packed->layout == (packed_weights_layout(plan.gemm) | kWinogradLayout)) {
-    plan.weights_packed = reinterpret_cast<void*>(packed->data);
+  if (packed && packed->winograd_data && packed->winograd_elems == elems &&
+      packed->winograd_layout == (packed_weights_layout(plan.gemm) | kWinogradLayout)) {
+    plan.weights_packed = reinterpret_cast<void*>(packed->winograd_data);
     plan.weights_ready = true;
   } else {
     weights = aligned_buffer(elems, es);
@@ -237,6 +241,32 @@ void conv_pack_weights(const ConvParams& p, std::uintptr_t w, std::uintptr_t dst
   plan.weights_group_elems = elems / p.groups;
   plan.weights_packed = reinterpret_cast<void*>(dst);
   const int status = run_pack_weights(plan, w, dtype);
+  PDK_CHECK(status == kConvOk, "conv_pack_weights: kernel failed with status ", status);
+}
+
+int64_t conv_winograd_weights_size(const ConvParams& p, DType dtype, int64_t* layout) {
+  *layout = 0;
+  int64_t ignored = 0;
+  conv_packed_weights_size(p, dtype, &ignored);  // the same argument checks
+  if (!winograd_fits(p) || conv_group_in(p) < kWinogradChannels || conv_group_out(p) < kWinogradChannels) return 0;
+  const ConvCpuPlan plan = winograd_plan(p, dtype, 1);
+  *layout = packed_weights_layout(plan.gemm) | kWinogradLayout;
+  return p.groups * plan.weights_group_elems;
+}
+
+void conv_pack_winograd_weights(const ConvParams& p, std::uintptr_t w, std::uintptr_t dst, int64_t dst_elems,
+                                DType dtype) {
+  PDK_CHECK(dtype == DType::float32 || dtype == DType::float64, "conv_pack_weights: expected dtype float32 or "
+            "float64, got ", dtype_name(dtype));
+  int64_t layout = 0;
+  const int64_t elems = conv_winograd_weights_size(p, dtype, &layout);
+  PDK_CHECK(elems > 0, "conv_pack_weights: no Winograd form for these weights (3x3 2-d kernels with at least ",
+            kWinogradChannels, " channels per group in and out only)");
+  PDK_CHECK(dst_elems == elems && w != 0 && dst != 0, "conv_pack_weights: expected a buffer of ", elems,
+            " elements, got ", dst_elems);
+  ConvCpuPlan plan = winograd_plan(p, dtype, 1);
+  plan.weights_packed = reinterpret_cast<void*>(dst);
+  const int status = run_winograd_weights(plan, w, dtype);
   PDK_CHECK(status == kConvOk, "conv_pack_weights: kernel failed with status ", status);
 }
 

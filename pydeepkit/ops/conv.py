@@ -225,12 +225,23 @@ class PackedConvWeight:
     inputs costs up to a fifth of a ResNet-50 forward. ``weight`` is the array it was packed from;
     the kernel uses the packed copy only while its layout matches the active SIMD level, so
     set_simd never makes it wrong, but changing ``weight`` in place afterwards would: pack it
-    again (nn.fuse makes the weights it packs read-only)."""
+    again (nn.fuse makes the weights it packs read-only). 3x3 2-d weights with at least 16
+    channels per group in and out also carry their Winograd form (``winograd``: buffer, elements,
+    layout; else None), for the calls that take that path."""
 
-    __slots__ = ("weight", "groups", "buffer", "elems", "layout")
+    __slots__ = ("weight", "groups", "buffer", "elems", "layout", "winograd")
 
-    def __init__(self, weight, groups, buffer, elems, layout):
+    def __init__(self, weight, groups, buffer, elems, layout, winograd=None):
         self.weight, self.groups, self.buffer, self.elems, self.layout = weight, groups, buffer, elems, layout
+        self.winograd = winograd
+
+
+def _aligned_empty(elems, dtype):
+    """An uninitialised 1-d array of ``elems`` starting on a 64-byte boundary (as the kernel's own buffers)."""
+    dtype = np.dtype(dtype)
+    raw = np.empty(elems * dtype.itemsize + 64, np.uint8)
+    start = -raw.__array_interface__["data"][0] % 64
+    return raw[start:start + elems * dtype.itemsize].view(dtype)
 
 
 def pack_conv_weight(weight, groups=1):
@@ -257,16 +268,20 @@ def pack_conv_weight(weight, groups=1):
     cout, cin = weight.shape[0], weight.shape[1] * groups
     kernel = _pad3(weight.shape[2:], 1)
     code = _backend.Call.dtype_code(weight)
-    elems, layout = cpu.conv_packed_weights_size(cin, cout, groups, kernel, code)
-    if elems == 0:
-        return None
     w = np.ascontiguousarray(weight)
-    raw = np.empty(elems * weight.itemsize + 64, np.uint8)  # 64-byte aligned like the kernel's own buffer
-    start = -raw.__array_interface__["data"][0] % 64
-    buffer = raw[start:start + elems * weight.itemsize].view(weight.dtype)
-    cpu.conv_pack_weights(cin, cout, groups, kernel, w.__array_interface__["data"][0],
-                          buffer.__array_interface__["data"][0], elems, code)
-    return PackedConvWeight(weight, groups, buffer, elems, layout)
+    forms = []
+    for winograd in (False, True):
+        elems, layout = cpu.conv_packed_weights_size(cin, cout, groups, kernel, code, winograd)
+        if elems == 0:
+            forms.append(None)
+            continue
+        buffer = _aligned_empty(elems, weight.dtype)
+        cpu.conv_pack_weights(cin, cout, groups, kernel, w.__array_interface__["data"][0],
+                              buffer.__array_interface__["data"][0], elems, code, winograd)
+        forms.append((buffer, elems, layout))
+    if forms[0] is None:
+        return None
+    return PackedConvWeight(weight, groups, *forms[0], winograd=forms[1])
 
 
 def _run(call, g: ConvGeometry, xv, wv, bias, residual, padding_mode, activation, negative_slope, packed=None):
@@ -291,12 +306,13 @@ def _run(call, g: ConvGeometry, xv, wv, bias, residual, padding_mode, activation
         return y
     xc, wc = call.contiguous(xv), call.contiguous(wv)
     if packed is not None and call.backend == "cpu" and not g.transposed:
+        winograd = () if packed.winograd is None else (call.ptr(packed.winograd[0]),) + packed.winograd[1:]
         call.ext.conv_forward_prepacked(
             g.batch, g.in_channels, g.out_channels, g.groups, _pad3(g.in_size, 1), _pad3(g.out_size, 1),
             _pad3(g.kernel, 1), _pad3(g.stride, 1), _pad3(g.dilation, 1), _pad3(g.pad_before, 0),
             PADDING_MODES[padding_mode], code, float(negative_slope), call.ptr(xc), call.ptr(wc),
             call.ptr(packed.buffer), packed.elems, packed.layout, call.ptr(biasv), call.ptr(resv), call.ptr(yv),
-            call.dtype_code(xc))
+            call.dtype_code(xc), *winograd)
         return y
     call.launch(call.ext.conv_forward, g.batch, g.in_channels, g.out_channels, g.groups,
                 _pad3(g.in_size, 1), _pad3(g.out_size, 1), _pad3(g.kernel, 1), _pad3(g.stride, 1),
