@@ -412,35 +412,39 @@ def winograd_isa(request):
         cpu.set_conv_path(previous[1])
 
 
-# batch, C_in, C_out, (H, W), padding, groups
+# batch, C_in, C_out, (H, W), padding, groups, dilation
 WINOGRAD_CASES = [
-    (1, 1, 1, (1, 1), 1, 1),        # one output, one partial tile
-    (2, 3, 5, (4, 4), 0, 1),        # one tile per image, no padding
-    (1, 5, 3, (7, 9), 1, 1),        # odd sizes: the last tile row and column half outside
-    (3, 4, 6, (1, 37), 1, 1),       # one output row; tile rows longer than a panel
-    (2, 6, 4, (35, 1), 1, 2),       # one output column, grouped
-    (2, 7, 9, (6, 5), 2, 1),        # padding 2: outputs whose tiles read only padding
-    (1, 16, 30, (13, 70), 1, 1),    # C_out not a multiple of the tile rows; wide rows
-    (5, 12, 20, (9, 11), 1, 4),     # several work items per group
-    (1, 520, 17, (6, 6), 1, 1),     # C_in over one K block (kc <= 512)
-    (3, 33, 29, (17, 18), "same", 1),
+    (1, 1, 1, (1, 1), 1, 1, 1),        # one output, one partial tile
+    (2, 3, 5, (4, 4), 0, 1, 1),        # one tile per image, no padding
+    (1, 5, 3, (7, 9), 1, 1, 1),        # odd sizes: the last tile row and column half outside
+    (3, 4, 6, (1, 37), 1, 1, 1),       # one output row; tile rows longer than a panel
+    (2, 6, 4, (35, 1), 1, 2, 1),       # one output column, grouped
+    (2, 7, 9, (6, 5), 2, 1, 1),        # padding 2: outputs whose tiles read only padding
+    (1, 16, 30, (13, 70), 1, 1, 1),    # C_out not a multiple of the tile rows; wide rows
+    (5, 12, 20, (9, 11), 1, 4, 1),     # several work items per group
+    (1, 520, 17, (6, 6), 1, 1, 1),     # C_in over one K block (kc <= 512)
+    (3, 33, 29, (17, 18), "same", 1, 1),
+    (2, 6, 7, (9, 10), 2, 1, 2),       # dilation 2: four phases, each an undilated convolution
+    (1, 5, 4, (11, 7), 1, 1, (2, 1)),  # padding not a multiple of the dilation: shifted phases
+    (2, 4, 6, (8, 45), (3, 1), 2, (1, 2)),  # wide rows at dilation 2 along W (4-vector gathers)
+    (1, 3, 3, (2, 3), "same", 1, 2),   # phases with no output of their own
 ]
 
 
 @pytest.mark.parametrize("winograd_isa", cpu_isas(), indirect=True)
-@pytest.mark.parametrize("case", WINOGRAD_CASES, ids=[f"{c[0]}x{c[1]}to{c[2]}-{c[3][0]}x{c[3][1]}-p{c[4]}-g{c[5]}"
+@pytest.mark.parametrize("case", WINOGRAD_CASES, ids=[f"{c[0]}x{c[1]}to{c[2]}-{c[3][0]}x{c[3][1]}-p{c[4]}-g{c[5]}-d{c[6]}"
                                                       for c in WINOGRAD_CASES])
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
 def test_winograd_matches_reference(winograd_isa, rng, case, dtype):
-    batch, cin, cout, size, p, g = case
+    batch, cin, cout, size, p, g, d = case
     x, w, b = _arrays(rng, dtype, (batch, cin, *size), (cout, cin // g, 3, 3), (cout,))
-    r = rng.uniform(-1, 1, size=(batch, cout) + ops.conv.conv_geometry("t", 2, x.shape, w.shape, 1, p, 1, g).out_size)
+    r = rng.uniform(-1, 1, size=(batch, cout) + ops.conv.conv_geometry("t", 2, x.shape, w.shape, 1, p, d, g).out_size)
     r = r.astype(dtype)
     for activation in ACTIVATIONS:
-        got = ops.conv2d(x, w, b, 1, p, 1, g, residual=r, activation=activation)
-        check_conv(got, x, w, b, residual=r, activation=activation, padding=p, groups=g)
-    got = ops.conv2d(x, w, None, 1, p, 1, g)
-    check_conv(got, x, w, padding=p, groups=g)
+        got = ops.conv2d(x, w, b, 1, p, d, g, residual=r, activation=activation)
+        check_conv(got, x, w, b, residual=r, activation=activation, padding=p, dilation=d, groups=g)
+    got = ops.conv2d(x, w, None, 1, p, d, g)
+    check_conv(got, x, w, padding=p, dilation=d, groups=g)
 
 
 def test_winograd_in_place_residual_and_path_taken(rng):

@@ -48,8 +48,9 @@ struct ConvCpuPlan {
   bool reads_input = false;
   const int64_t* tail_offsets = nullptr;
 
-  // Winograd forward path (conv_winograd_kernels.cpp; 3x3, stride 1, undilated, 2-d, zero
-  // padding): outputs in 2x2 tiles, tiles_h x tiles_w per image, numbered over the batch; a work
+  // Winograd forward path (conv_winograd_kernels.cpp; 3x3, stride 1, dilation 1 or 2, 2-d, zero
+  // padding): outputs in 2x2 tiles, tiles_h x tiles_w per image and dilation phase, numbered over
+  // the batch; a work
   // item is tile_panels NR-tile panels of one group. weights_packed holds each group's 16
   // transformed weight matrices, weights_xi_elems apart, in the PackedA layout. A thread's
   // per_thread_elems of workspace: the transformed input V ([xi][panel][ci][NR], xi v_xi_stride

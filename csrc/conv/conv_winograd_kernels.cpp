@@ -1,4 +1,4 @@
-// Per-ISA Winograd F(2x2, 3x3) forward convolution: 3x3, stride-1, undilated 2-d convolutions with zero padding as 16 GEMMs over transformed tiles.
+// Per-ISA Winograd F(2x2, 3x3) forward convolution: 3x3, stride-1 2-d convolutions (dilation 1 or 2) with zero padding as 16 GEMMs over transformed tiles.
 //
 // Compiled once per instruction set under the ODR rules of gemm_cpu_kernels.cpp (everything in
 // pdk::PDK_ISA_NAMESPACE, helpers in an anonymous namespace, no std:: templates, no PDK_CHECK);
@@ -84,10 +84,13 @@ void transform_weights(const ConvCpuPlan& plan, const T* w, bool team) {
   }
 }
 
-// Consecutive tiles of one tile row of one image that share a panel: tiles (n, ty, tx0 ... tx0 +
-// len - 1) at lanes lane ... lane + len - 1.
+// Consecutive tiles of one tile row of one image and dilation phase that share a panel: tiles
+// (n, ph, ty, tx0 ... tx0 + len - 1) at lanes lane ... lane + len - 1. With dilation d (1 or 2 per
+// dim) the outputs split into d x d phases, (ry, rx) holding the outputs (ry + d oy', rx + d
+// ox'), each an undilated convolution of one input phase; tile (ty, tx) of a phase covers its
+// outputs oy' = 2 ty + (0, 1), ox' = 2 tx + (0, 1).
 struct Segment {
-  int64_t n, ty, tx0;
+  int64_t n, ry, rx, ty, tx0;
   int32_t lane, len;
 };
 
@@ -95,16 +98,29 @@ struct Segment {
 template <class T>
 int segments_of(const ConvCpuPlan& plan, int64_t t, int64_t total, Segment* segs) {
   constexpr int NR = kNR<T>;
-  const int64_t per_image = plan.tiles_h * plan.tiles_w;
+  const int64_t per_phase = plan.tiles_h * plan.tiles_w, dw = plan.p.dilation[2];
+  const int64_t per_image = plan.p.dilation[1] * dw * per_phase;
   int count = 0;
   for (int lane = 0; lane < NR && t < total;) {
-    const int64_t n = t / per_image, rest = t % per_image, ty = rest / plan.tiles_w, tx = rest % plan.tiles_w;
+    const int64_t n = t / per_image, phase = t % per_image / per_phase, rest = t % per_phase;
+    const int64_t ty = rest / plan.tiles_w, tx = rest % plan.tiles_w;
     const int64_t len = min64(min64(NR - lane, plan.tiles_w - tx), total - t);
-    segs[count++] = Segment{n, ty, tx, lane, static_cast<int32_t>(len)};
+    segs[count++] = Segment{n, phase / dw, phase % dw, ty, tx, lane, static_cast<int32_t>(len)};
     lane += static_cast<int>(len);
     t += len;
   }
   return count;
+}
+
+// Where dilated phase r of a dim reads its input: with padding `pad` and dilation d, output
+// phase r is an undilated convolution of input phase (r - pad) mod d, shifted by floor((r - pad)
+// / d) phase positions.
+struct PhaseSource {
+  int64_t phase, shift;
+};
+inline PhaseSource phase_source(int64_t r, int64_t pad, int64_t d) {
+  const int64_t s = r - pad, q = s >= 0 ? s / d : -((-s + d - 1) / d);
+  return PhaseSource{s - q * d, q};
 }
 
 // L input columns from column `start` of a row of W, zero outside [0, W) (no read there).
@@ -116,17 +132,13 @@ __attribute__((always_inline)) inline typename Vec<T>::type window(const T* row,
   return Partial<T>::load_lanes(row + start, lo, hi);
 }
 
-// V's 16 rows of one input channel (plane x_c, H x W) for one segment: v[xi * xi_stride + k] for
-// its tiles k < len. Tile k reads input rows 2 ty - pad_h + (0..3) and columns c_k + (0..3), c_k
-// = 2 (tx0 + k) - pad_w, zero outside the input. For L tiles at a time, each row's columns c_k,
-// c_k + 1 (the even and odd columns of the window from c_0) and c_k + 2, c_k + 3 (the same from
-// c_0 + 2) come from two pairs of vector loads split by two shuffles each; B^T = [1 0 -1 0; 0 1 1
-// 0; 0 -1 1 0; 0 1 0 -1] is then applied down the rows and along them, all in registers.
+// For the L tiles from column `start` of an input row of W (zero outside [0, W), never read
+// there): window columns c and c + 1 of each tile k, the input columns start + 2 d k and start +
+// 2 d k + d (d: the dilation along W, 1 or 2).
 template <class T>
-__attribute__((flatten)) void transform_input(const T* x_c, const ConvParams& p, const Segment& s, T* v,
-                                              int64_t xi_stride) {
+__attribute__((always_inline)) inline void column_pair(const T* row, int64_t W, int64_t start, int64_t d,
+                                                       typename Vec<T>::type* first, typename Vec<T>::type* second) {
   using V = typename Vec<T>::type;
-  using VU = typename Vec<T>::utype;
   using I = decltype(V{} < V{});
   constexpr int64_t L = kLanes<T>;
   I even_lanes{}, odd_lanes{};
@@ -134,10 +146,35 @@ __attribute__((flatten)) void transform_input(const T* x_c, const ConvParams& p,
     even_lanes[i] = 2 * i;
     odd_lanes[i] = 2 * i + 1;
   }
-  const int64_t H = p.in[1], W = p.in[2], len = s.len;
-  const int64_t y0 = 2 * s.ty - p.pad[1], x0 = 2 * s.tx0 - p.pad[2];
+  V a = window(row, W, start), b = window(row, W, start + L);
+  if (d == 2) {  // the even columns of 4 L, then the even and odd of those
+    const V c = window(row, W, start + 2 * L), e = window(row, W, start + 3 * L);
+    a = __builtin_shuffle(a, b, even_lanes);
+    b = __builtin_shuffle(c, e, even_lanes);
+  }
+  *first = __builtin_shuffle(a, b, even_lanes);
+  *second = __builtin_shuffle(a, b, odd_lanes);
+}
+
+// V's 16 rows of one input channel (plane x_c, H x W) for one segment: v[xi * xi_stride + k] for
+// its tiles k < len. Tile k reads rows 2 ty + (0..3) and columns 2 (tx0 + k) + (0..3) of its input
+// phase, shifted as phase_source says, zero outside the input. For L tiles at a time, each row's
+// window columns (0, 1) and (2, 3) come from column_pair, B^T = [1 0 -1 0; 0 1 1 0; 0 -1 1 0; 0 1
+// 0 -1] is then applied down the rows and along them, all in registers.
+template <class T>
+__attribute__((flatten)) void transform_input(const T* x_c, const ConvParams& p, const Segment& s, T* v,
+                                              int64_t xi_stride) {
+  using V = typename Vec<T>::type;
+  using VU = typename Vec<T>::utype;
+  constexpr int64_t L = kLanes<T>;
+  const int64_t H = p.in[1], W = p.in[2], dh = p.dilation[1], dw = p.dilation[2], len = s.len;
+  const PhaseSource sy = phase_source(s.ry, p.pad[1], dh), sx = phase_source(s.rx, p.pad[2], dw);
   const T* rows[4];
-  for (int r = 0; r < 4; ++r) rows[r] = y0 + r >= 0 && y0 + r < H ? x_c + (y0 + r) * W : nullptr;
+  for (int r = 0; r < 4; ++r) {
+    const int64_t iy = (2 * s.ty + sy.shift + r) * dh + sy.phase;
+    rows[r] = iy >= 0 && iy < H ? x_c + iy * W : nullptr;
+  }
+  const int64_t x0 = (2 * s.tx0 + sx.shift) * dw + sx.phase;  // tile 0's first input column
   for (int64_t k = 0; k < len; k += L) {
     V col[4][4];  // col[r][c]: row r of the window, column c of each of the L tiles
     for (int r = 0; r < 4; ++r) {
@@ -145,12 +182,8 @@ __attribute__((flatten)) void transform_input(const T* x_c, const ConvParams& p,
         for (int c = 0; c < 4; ++c) col[r][c] = V{};
         continue;
       }
-      for (int half = 0; half < 2; ++half) {
-        const int64_t start = x0 + 2 * k + 2 * half;
-        const V a = window(rows[r], W, start), b = window(rows[r], W, start + L);
-        col[r][2 * half] = __builtin_shuffle(a, b, even_lanes);
-        col[r][2 * half + 1] = __builtin_shuffle(a, b, odd_lanes);
-      }
+      for (int half = 0; half < 2; ++half)
+        column_pair(rows[r], W, x0 + (2 * k + 2 * half) * dw, dw, &col[r][2 * half], &col[r][2 * half + 1]);
     }
     V t[4][4];  // B^T down the rows
     for (int c = 0; c < 4; ++c) {
@@ -206,17 +239,25 @@ __attribute__((flatten, noinline)) void transform_output(const ConvParams& p, co
     }
   }
   const T b = bias ? bias[channel] : T(0);
-  const int64_t ox0 = 2 * s.tx0, count = min64(2 * len, OW - ox0);
+  const int64_t dh = p.dilation[1], dw = p.dilation[2];
+  const int64_t ox0 = 2 * s.tx0 * dw + s.rx;  // line element j is output column ox0 + j * dw
+  const int64_t count = min64(2 * len, OW > ox0 ? (OW - ox0 + dw - 1) / dw : 0);
   const int64_t plane = (s.n * p.out_channels + channel) * OH * OW;
-  for (int a = 0; a < 2 && 2 * s.ty + a < OH; ++a) {
+  for (int a = 0; a < 2; ++a) {
+    const int64_t oy = (2 * s.ty + a) * dh + s.ry;
+    if (oy >= OH) break;
     T* const line = lines[a];
-    const int64_t at = plane + (2 * s.ty + a) * OW + ox0;
+    const int64_t at = plane + oy * OW + ox0;
     if (bias)
       for (int64_t j = 0; j < count; ++j) line[j] += b;
     if (residual)  // may alias out: read before the store below
-      for (int64_t j = 0; j < count; ++j) line[j] += residual[at + j];
+      for (int64_t j = 0; j < count; ++j) line[j] += residual[at + j * dw];
     activate_row(line, count, p.activation, static_cast<T>(p.negative_slope));
-    copy_exact(out + at, line, count);
+    if (dw == 1) {
+      copy_exact(out + at, line, count);
+    } else {
+      for (int64_t j = 0; j < count; ++j) out[at + j * dw] = line[j];
+    }
   }
 }
 
@@ -227,7 +268,7 @@ void winograd_item(const ConvCpuPlan& plan, const ConvArrays<T>& a, int64_t item
   const ConvParams& p = plan.p;
   const int64_t cin = p.in_channels / p.groups, cout = p.out_channels / p.groups;
   const int64_t panels = plan.tile_panels, block_tiles = panels * NR;
-  const int64_t total = p.batch * plan.tiles_h * plan.tiles_w;
+  const int64_t total = p.batch * p.dilation[1] * p.dilation[2] * plan.tiles_h * plan.tiles_w;
   const int64_t g = item / blocks, t0 = item % blocks * block_tiles;
   const int64_t used = min64(panels, (total - t0 + NR - 1) / NR);  // panels with tiles
   const int64_t v_xi = plan.v_xi_stride, m_xi = plan.m_xi_stride;
@@ -276,7 +317,8 @@ template <class T>
 void winograd_thread(const ConvCpuPlan& plan, const ConvArrays<T>& a, int64_t tid, int64_t nt) {
   const ConvParams& p = plan.p;
   if (!plan.weights_ready) transform_weights(plan, a.w, nt > 1);
-  const int64_t total = p.batch * plan.tiles_h * plan.tiles_w, block_tiles = plan.tile_panels * kNR<T>;
+  const int64_t total = p.batch * p.dilation[1] * p.dilation[2] * plan.tiles_h * plan.tiles_w;
+  const int64_t block_tiles = plan.tile_panels * kNR<T>;
   const int64_t blocks = (total + block_tiles - 1) / block_tiles, items = p.groups * blocks;
   T* const v = static_cast<T*>(plan.workspace) + tid * plan.per_thread_elems;
   T* const m = v + kXi * plan.v_xi_stride;
