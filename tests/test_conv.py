@@ -447,6 +447,31 @@ def test_winograd_matches_reference(winograd_isa, rng, case, dtype):
     check_conv(got, x, w, padding=p, dilation=d, groups=g)
 
 
+# batch, C_in, C_out, (D, H, W), depth taps, padding, dilation
+WINOGRAD_3D_CASES = [
+    (2, 4, 5, (3, 6, 7), 3, 1, 1),                   # C3D's 3x3x3
+    (1, 6, 4, (5, 9, 8), 2, (0, 1, 1), 1),           # even depth kernel, no depth padding
+    (2, 3, 4, (4, 5, 5), 3, (2, 1, 1), (2, 1, 1)),   # dilated depth: rows of depths outside read zeros
+    (1, 4, 4, (3, 8, 9), 3, (1, 2, 2), (1, 2, 2)),   # dilation 2 across
+    (2, 5, 6, (1, 7, 7), 1, 1, 1),                   # depth 1 (a 2-d convolution in 3-d)
+    (1, 200, 9, (3, 5, 4), 3, 1, 1),                 # C_in x depth taps over one K block
+]
+
+
+@pytest.mark.parametrize("winograd_isa", cpu_isas(), indirect=True)
+@pytest.mark.parametrize("case", WINOGRAD_3D_CASES, ids=lambda c: f"{c[1]}to{c[2]}-kd{c[4]}-p{c[5]}-d{c[6]}")
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_winograd_3d_matches_reference(winograd_isa, rng, case, dtype):
+    """3-d kernels whose H, W extent is 3x3: each depth tap is one more input channel of the 2-d
+    transform (conv3d's Winograd path)."""
+    batch, cin, cout, size, kd, p, d = case
+    x, w, b = _arrays(rng, dtype, (batch, cin, *size), (cout, cin, kd, 3, 3), (cout,))
+    r = rng.uniform(-1, 1, size=(batch, cout) + ops.conv.conv_geometry("t", 3, x.shape, w.shape, 1, p, d, 1).out_size)
+    r = r.astype(dtype)
+    got = ops.conv3d(x, w, b, 1, p, d, residual=r, activation="leaky_relu")
+    check_conv(got, x, w, b, residual=r, activation="leaky_relu", padding=p, dilation=d)
+
+
 def test_winograd_in_place_residual_and_path_taken(rng):
     """The residual may be the output itself (each output is read before it is stored; the
     extension's entry point allows it, ops.conv2d never does it); and the Winograd path really

@@ -49,13 +49,14 @@ enum class ForwardPath : int { automatic = 0, direct = 1, packed = 2, winograd =
 const char* const kPathNames[] = {"auto", "direct", "packed", "winograd"};
 NamedChoice<4> forward_path("set_conv_path", kPathNames);
 
-// The shapes F(2x2, 3x3) computes: a 3x3 kernel sliding by 1 over a zero-padded 2-d input (conv3d
-// inputs of depth 1 with a depth-1 kernel included), undilated or with dilation 2 (split into 2 x 2
-// phases that are undilated convolutions; larger dilations would need wider column gathers).
+// The shapes F(2x2, 3x3) computes: a 3x3 kernel (across H, W) sliding by 1 over a zero-padded
+// input, undilated or with dilation 2 across (split into 2 x 2 phases that are undilated
+// convolutions; larger dilations would need wider column gathers). A 3-d kernel's depth taps
+// (any size and dilation, stride 1) become more input channels of the 2-d transform.
 bool winograd_fits(const ConvParams& p) {
-  return !p.transposed && !conv_is_depthwise(p) && p.padding_mode == PaddingMode::zeros && p.in[0] == 1 &&
-         p.kernel[0] == 1 && p.pad[0] == 0 && p.kernel[1] == 3 && p.kernel[2] == 3 && p.stride[1] == 1 &&
-         p.stride[2] == 1 && p.dilation[1] <= 2 && p.dilation[2] <= 2;
+  return !p.transposed && !conv_is_depthwise(p) && p.padding_mode == PaddingMode::zeros && p.stride[0] == 1 &&
+         p.kernel[1] == 3 && p.kernel[2] == 3 && p.stride[1] == 1 && p.stride[2] == 1 && p.dilation[1] <= 2 &&
+         p.dilation[2] <= 2;
 }
 // "auto" takes the Winograd path from this many channels per group in and out (with 3 input
 // channels it ran 1.5x slower than the direct path: the transforms' per-channel cost is not
@@ -152,7 +153,7 @@ int64_t packed_weights_layout(const GemmCpuPlan& gemm) { return gemm.mr << 32 | 
 
 // Tiles of one group over the batch (every dilation phase).
 int64_t winograd_tiles(const ConvCpuPlan& plan) {
-  return plan.p.batch * plan.p.dilation[1] * plan.p.dilation[2] * plan.tiles_h * plan.tiles_w;
+  return plan.p.batch * plan.p.out[0] * plan.p.dilation[1] * plan.p.dilation[2] * plan.tiles_h * plan.tiles_w;
 }
 
 // The Winograd path's plan without its buffers: the blocking of its cout_g x cin_g GEMMs, the
@@ -162,29 +163,31 @@ ConvCpuPlan winograd_plan(const ConvParams& p, DType dtype, int64_t threads) {
   plan.p = p;
   plan.threads = threads;
   plan.winograd = true;
-  const int64_t es = dtype == DType::float32 ? 4 : 8, cin = conv_group_in(p), cout = conv_group_out(p);
+  // K: the GEMMs' depth, input channels x depth taps
+  const int64_t es = dtype == DType::float32 ? 4 : 8, K = conv_group_in(p) * p.kernel[0], cout = conv_group_out(p);
   GemmParams g;
   g.M = cout;
-  g.K = cin;
+  g.K = K;
   g.N = g.ldc = 1;
   plan.gemm = plan_gemm(g, dtype, 1);
   const int64_t nr = plan.gemm.nr, rows = (cout + plan.gemm.mr - 1) / plan.gemm.mr * plan.gemm.mr;
-  plan.weights_xi_elems = round_to_lines(rows * cin, es) + 64 / es;  // off the 4 KiB multiples, as V and M below
+  plan.weights_xi_elems = round_to_lines(rows * K, es) + 64 / es;  // off the 4 KiB multiples, as V and M below
   plan.weights_group_elems = 16 * plan.weights_xi_elems;
-  // Tiles of each dilation phase (all sized as the largest; outputs past the real ones are dropped).
+  // Tiles of each output depth and dilation phase (all phases sized as the largest; outputs past
+  // the real ones are dropped).
   plan.tiles_h = ((p.out[1] + p.dilation[1] - 1) / p.dilation[1] + 1) / 2;
   plan.tiles_w = ((p.out[2] + p.dilation[2] - 1) / p.dilation[2] + 1) / 2;
   // Panels per work item: V and M within the L2 budget, and several items per thread so that the
   // dynamic schedule balances (the last item of a small plane may be mostly empty).
   const int64_t panels = (winograd_tiles(plan) + nr - 1) / nr;
-  int64_t tp = std::clamp<int64_t>(kWinogradBlockBudget / (16 * (cin + cout) * nr * es), 1, kMaxTilePanels);
+  int64_t tp = std::clamp<int64_t>(kWinogradBlockBudget / (16 * (K + cout) * nr * es), 1, kMaxTilePanels);
   while (tp > 1 && (panels + tp - 1) / tp * p.groups < 8 * threads) tp /= 2;
   plan.tile_panels = tp;
   // The 16 rows a transform reads or writes at once are one xi stride apart: a line more than a
   // multiple of 4 KiB keeps them out of one L1 set (at 16 KiB apart they thrashed it, and a
   // 64-channel convolution ran 8-13% slower).
   const int64_t line = 64 / es;
-  plan.v_xi_stride = round_to_lines(tp * cin * nr, es) + line;
+  plan.v_xi_stride = round_to_lines(tp * K * nr, es) + line;
   plan.m_xi_stride = round_to_lines(cout * tp * nr, es) + line;
   // M plus a vector: the output transform reads whole vectors past a segment's last tile.
   plan.per_thread_elems = 16 * (plan.v_xi_stride + plan.m_xi_stride) + line;
@@ -194,7 +197,7 @@ ConvCpuPlan winograd_plan(const ConvParams& p, DType dtype, int64_t threads) {
 bool winograd_pays(const ConvCpuPlan& plan) {
   const ConvParams& p = plan.p;
   const int64_t nr = plan.gemm.nr, tiles = winograd_tiles(plan);
-  const double work = 16.0 * ((tiles + nr - 1) / nr * nr) / (9.0 * p.batch * conv_out_plane(p));
+  const double work = 16.0 * ((tiles + nr - 1) / nr * nr) / (9.0 * p.batch * conv_out_plane(p));  // per depth tap
   return conv_group_in(p) >= kWinogradChannels && conv_group_out(p) >= kWinogradChannels && work <= kWinogradWork;
 }
 

@@ -1,4 +1,4 @@
-// Per-ISA Winograd F(2x2, 3x3) forward convolution: 3x3, stride-1 2-d convolutions (dilation 1 or 2) with zero padding as 16 GEMMs over transformed tiles.
+// Per-ISA Winograd F(2x2, 3x3) forward convolution: 3x3 (2-d) or kD x 3x3 (3-d), stride-1 convolutions (dilation 1 or 2 across) with zero padding as 16 GEMMs over transformed tiles.
 //
 // Compiled once per instruction set under the ODR rules of gemm_cpu_kernels.cpp (everything in
 // pdk::PDK_ISA_NAMESPACE, helpers in an anonymous namespace, no std:: templates, no PDK_CHECK);
@@ -51,7 +51,7 @@ void transform_kernel(const T* g, T (&u)[kXi]) {
   }
 }
 
-// Every group's 16 transformed weight matrices (cout_g x cin_g) into plan.weights_packed, each in
+// Every group's 16 transformed weight matrices (cout_g x cin_g * kD) into plan.weights_packed, each in
 // the PackedA layout (K blocks of plan.gemm.kc, MR-row panels, rows past cout_g zero), matrix xi
 // of group g at g * weights_group_elems + xi * weights_xi_elems. A task is one MR-row panel of a
 // group: the 16 matrices' panels are then each written front to back (writing row by row instead,
@@ -59,19 +59,20 @@ void transform_kernel(const T* g, T (&u)[kXi]) {
 template <class T>
 void transform_weights(const ConvCpuPlan& plan, const T* w, bool team) {
   const ConvParams& p = plan.p;
-  const int64_t cin = p.in_channels / p.groups, cout = p.out_channels / p.groups;
+  // K rows (ci, kd): the depth taps of a 3-d kernel are more channels to the 2-d transform
+  const int64_t K = p.in_channels / p.groups * p.kernel[0], cout = p.out_channels / p.groups;
   const int64_t rows = padded_rows(cout), panels = rows / kMR, tasks = p.groups * panels;
   T* const packed = static_cast<T*>(plan.weights_packed);
   auto panel = [&](int64_t task) {
     const int64_t g = task / panels, r0 = task % panels * kMR, height = min64(kMR, cout - r0);
     T* const group = packed + g * plan.weights_group_elems;
-    const T* const src = w + (g * cout + r0) * cin * 9;
-    for (int64_t ci = 0; ci < cin; ++ci) {
-      const int64_t pc = ci / plan.gemm.kc * plan.gemm.kc, kb = min64(plan.gemm.kc, cin - pc);
-      T* const at = group + pc * rows + r0 * kb + (ci - pc) * kMR;  // PackedA::block(r0, pc, kb), row k = ci - pc
+    const T* const src = w + (g * cout + r0) * K * 9;
+    for (int64_t k = 0; k < K; ++k) {
+      const int64_t pc = k / plan.gemm.kc * plan.gemm.kc, kb = min64(plan.gemm.kc, K - pc);
+      T* const at = group + pc * rows + r0 * kb + (k - pc) * kMR;  // PackedA::block(r0, pc, kb), row k - pc
       for (int64_t i = 0; i < kMR; ++i) {
         T u[kXi] = {};
-        if (i < height) transform_kernel(src + (i * cin + ci) * 9, u);
+        if (i < height) transform_kernel(src + (i * K + k) * 9, u);
         for (int xi = 0; xi < kXi; ++xi) at[xi * plan.weights_xi_elems + i] = u[xi];
       }
     }
@@ -85,12 +86,13 @@ void transform_weights(const ConvCpuPlan& plan, const T* w, bool team) {
 }
 
 // Consecutive tiles of one tile row of one image and dilation phase that share a panel: tiles
-// (n, ph, ty, tx0 ... tx0 + len - 1) at lanes lane ... lane + len - 1. With dilation d (1 or 2 per
+// (n, od, phase, ty, tx0 ... tx0 + len - 1) at lanes lane ... lane + len - 1 (od: the output depth
+// of a 3-d convolution, else 0). With dilation d (1 or 2 per
 // dim) the outputs split into d x d phases, (ry, rx) holding the outputs (ry + d oy', rx + d
 // ox'), each an undilated convolution of one input phase; tile (ty, tx) of a phase covers its
 // outputs oy' = 2 ty + (0, 1), ox' = 2 tx + (0, 1).
 struct Segment {
-  int64_t n, ry, rx, ty, tx0;
+  int64_t n, od, ry, rx, ty, tx0;
   int32_t lane, len;
 };
 
@@ -99,13 +101,14 @@ template <class T>
 int segments_of(const ConvCpuPlan& plan, int64_t t, int64_t total, Segment* segs) {
   constexpr int NR = kNR<T>;
   const int64_t per_phase = plan.tiles_h * plan.tiles_w, dw = plan.p.dilation[2];
-  const int64_t per_image = plan.p.dilation[1] * dw * per_phase;
+  const int64_t per_plane = plan.p.dilation[1] * dw * per_phase;  // one output depth of one image
   int count = 0;
   for (int lane = 0; lane < NR && t < total;) {
-    const int64_t n = t / per_image, phase = t % per_image / per_phase, rest = t % per_phase;
+    const int64_t plane = t / per_plane, phase = t % per_plane / per_phase, rest = t % per_phase;
     const int64_t ty = rest / plan.tiles_w, tx = rest % plan.tiles_w;
     const int64_t len = min64(min64(NR - lane, plan.tiles_w - tx), total - t);
-    segs[count++] = Segment{n, phase / dw, phase % dw, ty, tx, lane, static_cast<int32_t>(len)};
+    segs[count++] = Segment{plane / plan.p.out[0], plane % plan.p.out[0], phase / dw, phase % dw, ty, tx, lane,
+                            static_cast<int32_t>(len)};
     lane += static_cast<int>(len);
     t += len;
   }
@@ -242,7 +245,7 @@ __attribute__((flatten, noinline)) void transform_output(const ConvParams& p, co
   const int64_t dh = p.dilation[1], dw = p.dilation[2];
   const int64_t ox0 = 2 * s.tx0 * dw + s.rx;  // line element j is output column ox0 + j * dw
   const int64_t count = min64(2 * len, OW > ox0 ? (OW - ox0 + dw - 1) / dw : 0);
-  const int64_t plane = (s.n * p.out_channels + channel) * OH * OW;
+  const int64_t plane = ((s.n * p.out_channels + channel) * p.out[0] + s.od) * OH * OW;
   for (int a = 0; a < 2; ++a) {
     const int64_t oy = (2 * s.ty + a) * dh + s.ry;
     if (oy >= OH) break;
@@ -261,14 +264,22 @@ __attribute__((flatten, noinline)) void transform_output(const ConvParams& p, co
   }
 }
 
-// Work item `item`: block item % blocks of group item / blocks, with the thread's V and M.
+// Tiles of one group over the batch: every output depth, dilation phase and tile of each image.
+inline int64_t total_tiles(const ConvCpuPlan& plan) {
+  const ConvParams& p = plan.p;
+  return p.batch * p.out[0] * p.dilation[1] * p.dilation[2] * plan.tiles_h * plan.tiles_w;
+}
+
+// Work item `item`: block item % blocks of group item / blocks, with the thread's V and M. A 3-d
+// convolution's V rows are (ci, kd): row kd of output depth od reads input depth od - pad + kd *
+// dilation, whose rows are zero outside the input.
 template <class T>
 void winograd_item(const ConvCpuPlan& plan, const ConvArrays<T>& a, int64_t item, int64_t blocks, T* v, T* m) {
   constexpr int NR = kNR<T>;
   const ConvParams& p = plan.p;
-  const int64_t cin = p.in_channels / p.groups, cout = p.out_channels / p.groups;
-  const int64_t panels = plan.tile_panels, block_tiles = panels * NR;
-  const int64_t total = p.batch * p.dilation[1] * p.dilation[2] * plan.tiles_h * plan.tiles_w;
+  const int64_t cin = p.in_channels / p.groups, cout = p.out_channels / p.groups, kd = p.kernel[0];
+  const int64_t K = cin * kd, D = p.in[0];
+  const int64_t panels = plan.tile_panels, block_tiles = panels * NR, total = total_tiles(plan);
   const int64_t g = item / blocks, t0 = item % blocks * block_tiles;
   const int64_t used = min64(panels, (total - t0 + NR - 1) / NR);  // panels with tiles
   const int64_t v_xi = plan.v_xi_stride, m_xi = plan.m_xi_stride;
@@ -278,26 +289,31 @@ void winograd_item(const ConvCpuPlan& plan, const ConvArrays<T>& a, int64_t item
   for (int64_t q = 0; q < used; ++q) {
     nsegs[q] = segments_of<T>(plan, t0 + q * NR, total, segs[q]);
     const int64_t filled = min64(NR, total - t0 - q * NR);
-    for (int64_t ci = 0; ci < cin; ++ci) {
-      T* vrow = v + (q * cin + ci) * NR;
-      for (int k = 0; k < nsegs[q]; ++k) {
-        const Segment& s = segs[q][k];
-        const T* x_c = a.x + (s.n * p.in_channels + g * cin + ci) * in_plane;
-        transform_input(x_c, p, s, vrow + s.lane, v_xi);
+    for (int64_t ci = 0; ci < cin; ++ci)
+      for (int64_t z = 0; z < kd; ++z) {
+        T* vrow = v + (q * K + ci * kd + z) * NR;
+        for (int k = 0; k < nsegs[q]; ++k) {
+          const Segment& s = segs[q][k];
+          const int64_t id = s.od - p.pad[0] + z * p.dilation[0];
+          if (id < 0 || id >= D) {
+            for (int xi = 0; xi < kXi; ++xi) zero_exact(vrow + xi * v_xi + s.lane, s.len);
+            continue;
+          }
+          const T* x_c = a.x + ((s.n * p.in_channels + g * cin + ci) * D + id) * in_plane;
+          transform_input(x_c, p, s, vrow + s.lane, v_xi);
+        }
+        if (filled < NR)
+          for (int xi = 0; xi < kXi; ++xi) zero_exact(vrow + xi * v_xi + filled, NR - filled);
       }
-      if (filled < NR)
-        for (int xi = 0; xi < kXi; ++xi)
-          for (int64_t j = filled; j < NR; ++j) vrow[xi * v_xi + j] = T(0);
-    }
   }
   const T* const weights = static_cast<const T*>(plan.weights_packed) + g * plan.weights_group_elems;
   const int64_t kc = plan.gemm.kc, rows = padded_rows(cout);
   for (int xi = 0; xi < kXi; ++xi) {
     const PackedA<T> u{weights + xi * plan.weights_xi_elems, rows};
-    for (int64_t pc = 0; pc < cin; pc += kc) {
-      const int64_t kb = min64(kc, cin - pc);
+    for (int64_t pc = 0; pc < K; pc += kc) {
+      const int64_t kb = min64(kc, K - pc);
       for (int64_t q = 0; q < used; ++q) {
-        const PackedRows<T> vpanel{v + xi * v_xi + (q * cin + pc) * NR};
+        const PackedRows<T> vpanel{v + xi * v_xi + (q * K + pc) * NR};
         for (int64_t ir = 0; ir < cout; ir += kMR)
           multiply_tile(kb, u.block(ir, pc, kb), vpanel, m + xi * m_xi + ir * block_tiles + q * NR, block_tiles,
                         min64(kMR, cout - ir), static_cast<int64_t>(NR), pc > 0);
@@ -317,8 +333,7 @@ template <class T>
 void winograd_thread(const ConvCpuPlan& plan, const ConvArrays<T>& a, int64_t tid, int64_t nt) {
   const ConvParams& p = plan.p;
   if (!plan.weights_ready) transform_weights(plan, a.w, nt > 1);
-  const int64_t total = p.batch * p.dilation[1] * p.dilation[2] * plan.tiles_h * plan.tiles_w;
-  const int64_t block_tiles = plan.tile_panels * kNR<T>;
+  const int64_t total = total_tiles(plan), block_tiles = plan.tile_panels * kNR<T>;
   const int64_t blocks = (total + block_tiles - 1) / block_tiles, items = p.groups * blocks;
   T* const v = static_cast<T*>(plan.workspace) + tid * plan.per_thread_elems;
   T* const m = v + kXi * plan.v_xi_stride;
