@@ -41,12 +41,14 @@ ConvParams conv_params(int64_t batch, int64_t in_channels, int64_t out_channels,
   return p;
 }
 
-// Only what the packed weights depend on: channels, groups, kernel.
+#if PDK_BACKEND_CPU
+// Only what the packed weights depend on: channels, groups, kernel (stride 1, undilated, zeros).
 ConvParams weight_params(int64_t in_channels, int64_t out_channels, int64_t groups, const Extents& kernel) {
   const Extents ones{1, 1, 1}, zeros{0, 0, 0};
   return conv_params(1, in_channels, out_channels, groups, kernel, ones, kernel, ones, ones, zeros, 0, false, 0,
                      0.0, 0, 0);
 }
+#endif
 
 }  // namespace
 
