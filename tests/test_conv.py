@@ -472,29 +472,69 @@ def test_winograd_3d_matches_reference(winograd_isa, rng, case, dtype):
     check_conv(got, x, w, b, residual=r, activation="leaky_relu", padding=p, dilation=d)
 
 
-def test_winograd_in_place_residual_and_path_taken(rng):
+# batch, C_in, C_out, (H, W), padding, output_padding, groups
+WINOGRAD_TRANSPOSED_CASES = [
+    (1, 1, 1, (1, 1), 0, 0, 1),        # one input: a 4x4 output
+    (2, 3, 4, (5, 6), 1, 0, 1),        # the decoders' 4x4 s2 p1 upsampling
+    (2, 4, 6, (5, 7), 2, 1, 2),        # padding 2, output_padding, grouped
+    (1, 6, 4, (1, 9), 1, 1, 1),        # one input row
+    (2, 5, 3, (4, 4), 3, 1, 1),        # padding 3: phases shifted past the input
+    (1, 17, 19, (7, 40), 0, 0, 1),     # channels not multiples of the tiles; rows over a panel
+    (3, 24, 20, (6, 5), 1, 0, 4),      # several items per phase and group
+]
+
+
+@pytest.mark.parametrize("winograd_isa", cpu_isas(), indirect=True)
+@pytest.mark.parametrize("case", WINOGRAD_TRANSPOSED_CASES,
+                         ids=lambda c: f"{c[1]}to{c[2]}-{c[3][0]}x{c[3][1]}-p{c[4]}-op{c[5]}-g{c[6]}")
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_winograd_transposed_matches_reference(winograd_isa, rng, case, dtype):
+    """4x4 stride-2 transposed convolutions: F(2x2, 2x2) on each of the 2x2 output phases."""
+    batch, cin, cout, size, p, op, g = case
+    x, w, b = _arrays(rng, dtype, (batch, cin, *size), (cin, cout // g, 4, 4), (cout,))
+    out_size = tuple((n - 1) * 2 - 2 * p + 4 + op for n in size)
+    r = rng.uniform(-1, 1, size=(batch, cout) + out_size).astype(dtype)
+    for activation in (None, "relu", "tanh"):
+        got = ops.conv_transpose2d(x, w, b, 2, p, op, g, residual=r, activation=activation)
+        check_conv_transpose(got, x, w, b, residual=r, activation=activation, stride=2, padding=p,
+                             output_padding=op, groups=g)
+    got = ops.conv_transpose2d(x, w, None, 2, p, op, g)
+    check_conv_transpose(got, x, w, stride=2, padding=p, output_padding=op, groups=g)
+
+
+@pytest.mark.parametrize("transposed", [False, True], ids=["forward", "transposed"])
+def test_winograd_in_place_residual_and_path_taken(rng, transposed):
     """The residual may be the output itself (each output is read before it is stored; the
-    extension's entry point allows it, ops.conv2d never does it); and the Winograd path really
+    extension's entry point allows it, ops.conv* never does it); and the Winograd path really
     runs: its result is not bit-equal to the packed path's (another summation order)."""
     from pydeepkit import _ext
     cpu = _ext.module("cpu")
     previous = cpu.conv_path()
-    x, w, b = _arrays(rng, np.float32, (2, 48, 16, 15), (40, 48, 3, 3), (40,))
-    r = rng.uniform(-1, 1, size=(2, 40, 16, 15)).astype(np.float32)
+    if transposed:  # F(2x2, 2x2) on the phases of a 4x4 stride-2 transposed convolution
+        x, w, b = _arrays(rng, np.float32, (2, 40, 9, 8), (40, 24, 4, 4), (24,))
+        kw = dict(stride=2, padding=1)
+        geometry = ((1, 9, 8), (1, 18, 16), (1, 4, 4), (1, 2, 2), (1, 1, 1), (0, 1, 1))
+        conv, check = ops.conv_transpose2d, check_conv_transpose
+    else:
+        x, w, b = _arrays(rng, np.float32, (2, 48, 16, 15), (40, 48, 3, 3), (40,))
+        kw = dict(padding=1)
+        geometry = ((1, 16, 15), (1, 16, 15), (1, 3, 3), (1, 1, 1), (1, 1, 1), (0, 1, 1))
+        conv, check = ops.conv2d, check_conv
+    cout = b.shape[0]
+    r = rng.uniform(-1, 1, size=(2, cout) + geometry[1][1:]).astype(np.float32)
     try:
         cpu.set_conv_path("winograd")
         out = r.copy()
-        cpu.conv_forward(2, 48, 40, 1, (1, 16, 15), (1, 16, 15), (1, 3, 3), (1, 1, 1), (1, 1, 1), (0, 1, 1), 0,
-                         False, 1, 0.01, x.ctypes.data, w.ctypes.data, b.ctypes.data, out.ctypes.data,
-                         out.ctypes.data, 0, 0)  # activation 1: relu; dtype 0: float32
-        check_conv(out, x, w, b, residual=r, activation="relu", padding=1)
-        winograd = ops.conv2d(x, w, b, 1, 1)
+        cpu.conv_forward(2, x.shape[1], cout, 1, *geometry, 0, transposed, 1, 0.01, x.ctypes.data, w.ctypes.data,
+                         b.ctypes.data, out.ctypes.data, out.ctypes.data, 0, 0)  # activation 1: relu; float32
+        check(out, x, w, b, residual=r, activation="relu", **kw)
+        winograd = conv(x, w, b, **kw)
         cpu.set_conv_path("packed")
-        packed = ops.conv2d(x, w, b, 1, 1)
+        packed = conv(x, w, b, **kw)
     finally:
         cpu.set_conv_path(previous)
     assert not np.array_equal(winograd, packed)
-    check_conv(winograd, x, w, b, padding=1)
+    check(winograd, x, w, b, **kw)
 
 
 def test_conv_path_setting():

@@ -57,8 +57,8 @@ PDK_CONV_ENTRY_POINTS
 // Which CPU algorithm forward convolutions that are not depthwise use: "auto" (the default:
 // Winograd for 3x3 stride-1 convolutions with enough channels and outputs, else the direct path
 // unless it wastes too many columns), "direct" (the direct path whenever the convolution is not a
-// 1x1), "packed" (im2col packing always) or "winograd" (Winograd wherever it fits, else as auto).
-// For tests and benchmarks.
+// 1x1), "packed" (im2col packing always) or "winograd" (Winograd wherever it fits, else as auto;
+// also for 4x4 stride-2 transposed convolutions). For tests and benchmarks.
 void set_conv_path(const char* name);
 const char* conv_path();
 

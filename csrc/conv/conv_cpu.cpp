@@ -53,8 +53,12 @@ NamedChoice<4> forward_path("set_conv_path", kPathNames);
 // input, undilated or with dilation 2 across (split into 2 x 2 phases that are undilated
 // convolutions; larger dilations would need wider column gathers). A 3-d kernel's depth taps
 // (any size and dilation, stride 1) become more input channels of the 2-d transform.
+// Transposed: 2-d 4x4 kernels of stride 2 (each output phase a 2x2 forward convolution).
 bool winograd_fits(const ConvParams& p) {
-  return !p.transposed && !conv_is_depthwise(p) && p.padding_mode == PaddingMode::zeros && p.stride[0] == 1 &&
+  if (p.transposed)
+    return p.in[0] == 1 && p.kernel[0] == 1 && p.kernel[1] == 4 && p.kernel[2] == 4 && p.stride[1] == 2 &&
+           p.stride[2] == 2 && p.dilation[1] == 1 && p.dilation[2] == 1 && p.padding_mode == PaddingMode::zeros;
+  return !conv_is_depthwise(p) && p.padding_mode == PaddingMode::zeros && p.stride[0] == 1 &&
          p.kernel[1] == 3 && p.kernel[2] == 3 && p.stride[1] == 1 && p.stride[2] == 1 && p.dilation[1] <= 2 &&
          p.dilation[2] <= 2;
 }
@@ -151,20 +155,28 @@ int64_t packed_weights_elems(const ConvParams& p, const GemmCpuPlan& gemm, DType
 }
 int64_t packed_weights_layout(const GemmCpuPlan& gemm) { return gemm.mr << 32 | gemm.kc; }
 
-// Tiles of one group over the batch (every dilation phase).
+// Output phases along H and W: a transposed convolution's stride, or the dilation.
+int64_t winograd_step(const ConvParams& p, int d) { return p.transposed ? p.stride[d] : p.dilation[d]; }
+
+// Tiles of one group over the batch (every output depth and phase).
 int64_t winograd_tiles(const ConvCpuPlan& plan) {
-  return plan.p.batch * plan.p.out[0] * plan.p.dilation[1] * plan.p.dilation[2] * plan.tiles_h * plan.tiles_w;
+  const ConvParams& p = plan.p;
+  return p.batch * p.out[0] * winograd_step(p, 1) * winograd_step(p, 2) * plan.tiles_h * plan.tiles_w;
 }
 
-// The Winograd path's plan without its buffers: the blocking of its cout_g x cin_g GEMMs, the
-// tiles, and the sizes of the transformed weights (the 16 matrices of a group).
+// Products per tile: F(2x2, 3x3) 16, F(2x2, 2x2) (transposed) 9.
+int64_t winograd_positions(const ConvParams& p) { return p.transposed ? 9 : 16; }
+
+// The Winograd path's plan without its buffers: the blocking of its cout_g x K GEMMs, the tiles,
+// and the sizes of the transformed weights (a group's matrices: 16, or 9 per transposed phase).
 ConvCpuPlan winograd_plan(const ConvParams& p, DType dtype, int64_t threads) {
   ConvCpuPlan plan;
   plan.p = p;
   plan.threads = threads;
   plan.winograd = true;
   // K: the GEMMs' depth, input channels x depth taps
-  const int64_t es = dtype == DType::float32 ? 4 : 8, K = conv_group_in(p) * p.kernel[0], cout = conv_group_out(p);
+  const int64_t es = dtype == DType::float32 ? 4 : 8, cout = conv_group_out(p), positions = winograd_positions(p);
+  const int64_t K = conv_group_in(p) * (p.transposed ? 1 : p.kernel[0]);
   GemmParams g;
   g.M = cout;
   g.K = K;
@@ -172,32 +184,38 @@ ConvCpuPlan winograd_plan(const ConvParams& p, DType dtype, int64_t threads) {
   plan.gemm = plan_gemm(g, dtype, 1);
   const int64_t nr = plan.gemm.nr, rows = (cout + plan.gemm.mr - 1) / plan.gemm.mr * plan.gemm.mr;
   plan.weights_xi_elems = round_to_lines(rows * K, es) + 64 / es;  // off the 4 KiB multiples, as V and M below
-  plan.weights_group_elems = 16 * plan.weights_xi_elems;
-  // Tiles of each output depth and dilation phase (all phases sized as the largest; outputs past
-  // the real ones are dropped).
-  plan.tiles_h = ((p.out[1] + p.dilation[1] - 1) / p.dilation[1] + 1) / 2;
-  plan.tiles_w = ((p.out[2] + p.dilation[2] - 1) / p.dilation[2] + 1) / 2;
+  plan.weight_phases = p.transposed ? p.stride[1] * p.stride[2] : 1;
+  plan.weights_group_elems = plan.weight_phases * positions * plan.weights_xi_elems;
+  // Tiles of each output depth and phase (all phases sized as the largest; outputs past the real
+  // ones are dropped).
+  const int64_t sh = winograd_step(p, 1), sw = winograd_step(p, 2);
+  plan.tiles_h = ((p.out[1] + sh - 1) / sh + 1) / 2;
+  plan.tiles_w = ((p.out[2] + sw - 1) / sw + 1) / 2;
   // Panels per work item: V and M within the L2 budget, and several items per thread so that the
   // dynamic schedule balances (the last item of a small plane may be mostly empty).
   const int64_t panels = (winograd_tiles(plan) + nr - 1) / nr;
-  int64_t tp = std::clamp<int64_t>(kWinogradBlockBudget / (16 * (K + cout) * nr * es), 1, kMaxTilePanels);
+  int64_t tp = std::clamp<int64_t>(kWinogradBlockBudget / (positions * (K + cout) * nr * es), 1, kMaxTilePanels);
   while (tp > 1 && (panels + tp - 1) / tp * p.groups < 8 * threads) tp /= 2;
   plan.tile_panels = tp;
-  // The 16 rows a transform reads or writes at once are one xi stride apart: a line more than a
+  // The rows a transform reads or writes at once are one xi stride apart: a line more than a
   // multiple of 4 KiB keeps them out of one L1 set (at 16 KiB apart they thrashed it, and a
   // 64-channel convolution ran 8-13% slower).
   const int64_t line = 64 / es;
   plan.v_xi_stride = round_to_lines(tp * K * nr, es) + line;
   plan.m_xi_stride = round_to_lines(cout * tp * nr, es) + line;
   // M plus a vector: the output transform reads whole vectors past a segment's last tile.
-  plan.per_thread_elems = 16 * (plan.v_xi_stride + plan.m_xi_stride) + line;
+  plan.per_thread_elems = positions * (plan.v_xi_stride + plan.m_xi_stride) + line;
   return plan;
 }
 
+// The products per output against the direct sum's taps per output (per depth tap): 9, or 4 for
+// a 4x4 stride-2 transposed convolution.
 bool winograd_pays(const ConvCpuPlan& plan) {
   const ConvParams& p = plan.p;
   const int64_t nr = plan.gemm.nr, tiles = winograd_tiles(plan);
-  const double work = 16.0 * ((tiles + nr - 1) / nr * nr) / (9.0 * p.batch * conv_out_plane(p));  // per depth tap
+  const double taps = p.transposed ? 4.0 : 9.0;
+  const double work = static_cast<double>(winograd_positions(p)) * ((tiles + nr - 1) / nr * nr) /
+                      (taps * p.batch * conv_out_plane(p));
   return conv_group_in(p) >= kWinogradChannels && conv_group_out(p) >= kWinogradChannels && work <= kWinogradWork;
 }
 

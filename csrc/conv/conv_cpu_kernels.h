@@ -48,15 +48,17 @@ struct ConvCpuPlan {
   bool reads_input = false;
   const int64_t* tail_offsets = nullptr;
 
-  // Winograd forward path (conv_winograd_kernels.cpp; 3x3, stride 1, dilation 1 or 2, 2-d, zero
-  // padding): outputs in 2x2 tiles, tiles_h x tiles_w per image and dilation phase, numbered over
+  // Winograd path (conv_winograd_kernels.cpp; forward 3x3, stride 1, dilation 1 or 2, zero
+  // padding): outputs in 2x2 tiles, tiles_h x tiles_w per image, depth and phase, numbered over
   // the batch; a work
   // item is tile_panels NR-tile panels of one group. weights_packed holds each group's 16
   // transformed weight matrices, weights_xi_elems apart, in the PackedA layout. A thread's
   // per_thread_elems of workspace: the transformed input V ([xi][panel][ci][NR], xi v_xi_stride
   // apart) then the products M ([xi][co][tile of the item], m_xi_stride apart).
+  // A transposed convolution (4x4, stride 2) runs F(2x2, 2x2) on each of its 2x2 output phases,
+  // weight_phases = 4 sets of 9 matrices (forward: F(2x2, 3x3), one set of 16).
   bool winograd = false;
-  int64_t tiles_h = 0, tiles_w = 0, tile_panels = 1;
+  int64_t tiles_h = 0, tiles_w = 0, tile_panels = 1, weight_phases = 1;
   int64_t weights_xi_elems = 0, v_xi_stride = 0, m_xi_stride = 0;
 };
 
