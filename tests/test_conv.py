@@ -500,6 +500,12 @@ def test_winograd_transposed_matches_reference(winograd_isa, rng, case, dtype):
                              output_padding=op, groups=g)
     got = ops.conv_transpose2d(x, w, None, 2, p, op, g)
     check_conv_transpose(got, x, w, stride=2, padding=p, output_padding=op, groups=g)
+    # the same as a 3-d transposed convolution of depth 1, also with output_padding along D (an
+    # output two deep, whose second plane gets only the bias: not the Winograd path's shape)
+    for op_d in (0, 1):
+        got = ops.conv_transpose3d(x[:, :, None], w[:, :, None], b, 2, (0, p, p), (op_d, op, op), g)
+        check_conv_transpose(got, x[:, :, None], w[:, :, None], b, stride=2, padding=(0, p, p),
+                             output_padding=(op_d, op, op), groups=g)
 
 
 @pytest.mark.parametrize("transposed", [False, True], ids=["forward", "transposed"])

@@ -53,11 +53,13 @@ NamedChoice<4> forward_path("set_conv_path", kPathNames);
 // input, undilated or with dilation 2 across (split into 2 x 2 phases that are undilated
 // convolutions; larger dilations would need wider column gathers). A 3-d kernel's depth taps
 // (any size and dilation, stride 1) become more input channels of the 2-d transform.
-// Transposed: 2-d 4x4 kernels of stride 2 (each output phase a 2x2 forward convolution).
+// Transposed: 2-d 4x4 kernels of stride 2 (each output phase a 2x2 forward convolution; a 3-d
+// one of depth 1 only while its output stays one deep, which output_padding along D can change).
 bool winograd_fits(const ConvParams& p) {
   if (p.transposed)
-    return p.in[0] == 1 && p.kernel[0] == 1 && p.kernel[1] == 4 && p.kernel[2] == 4 && p.stride[1] == 2 &&
-           p.stride[2] == 2 && p.dilation[1] == 1 && p.dilation[2] == 1 && p.padding_mode == PaddingMode::zeros;
+    return p.in[0] == 1 && p.out[0] == 1 && p.kernel[0] == 1 && p.kernel[1] == 4 && p.kernel[2] == 4 &&
+           p.stride[1] == 2 && p.stride[2] == 2 && p.dilation[1] == 1 && p.dilation[2] == 1 &&
+           p.padding_mode == PaddingMode::zeros;
   return !conv_is_depthwise(p) && p.padding_mode == PaddingMode::zeros && p.stride[0] == 1 &&
          p.kernel[1] == 3 && p.kernel[2] == 3 && p.stride[1] == 1 && p.stride[2] == 1 && p.dilation[1] <= 2 &&
          p.dilation[2] <= 2;
