@@ -224,6 +224,7 @@ bool winograd_pays(const ConvCpuPlan& plan) {
 void forward_winograd(ConvCpuPlan plan, std::uintptr_t x, std::uintptr_t w, const ConvPackedWeights* packed,
                       std::uintptr_t bias, std::uintptr_t residual, std::uintptr_t out, DType dtype) {
   const ConvParams& p = plan.p;
+  const char* op = p.transposed ? "conv_transpose" : "conv";
   const int64_t es = dtype == DType::float32 ? 4 : 8, threads = plan.threads;
   const int64_t elems = p.groups * plan.weights_group_elems;
   AlignedBuffer weights;
@@ -233,14 +234,14 @@ void forward_winograd(ConvCpuPlan plan, std::uintptr_t x, std::uintptr_t w, cons
     plan.weights_ready = true;
   } else {
     weights = aligned_buffer(elems, es);
-    PDK_CHECK(weights, "conv: out of memory for the transformed weights (", elems * es, " bytes)");
+    PDK_CHECK(weights, op, ": out of memory for the transformed weights (", elems * es, " bytes)");
     plan.weights_packed = weights.get();
   }
   AlignedBuffer workspace = aligned_buffer(threads * plan.per_thread_elems, es);
-  PDK_CHECK(workspace, "conv: out of memory for the workspace (", threads * plan.per_thread_elems * es, " bytes)");
+  PDK_CHECK(workspace, op, ": out of memory for the workspace (", threads * plan.per_thread_elems * es, " bytes)");
   plan.workspace = workspace.get();
   const int status = run_winograd(plan, x, w, bias, residual, out, dtype);
-  PDK_CHECK(status == kConvOk, "conv: Winograd kernel failed with status ", status);
+  PDK_CHECK(status == kConvOk, op, ": Winograd kernel failed with status ", status);
 }
 
 }  // namespace
