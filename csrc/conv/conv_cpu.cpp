@@ -157,15 +157,6 @@ int64_t packed_weights_elems(const ConvParams& p, const GemmCpuPlan& gemm, DType
 }
 int64_t packed_weights_layout(const GemmCpuPlan& gemm) { return gemm.mr << 32 | gemm.kc; }
 
-// Output phases along H and W: a transposed convolution's stride, or the dilation.
-int64_t winograd_step(const ConvParams& p, int d) { return p.transposed ? p.stride[d] : p.dilation[d]; }
-
-// Tiles of one group over the batch (every output depth and phase).
-int64_t winograd_tiles(const ConvCpuPlan& plan) {
-  const ConvParams& p = plan.p;
-  return p.batch * p.out[0] * winograd_step(p, 1) * winograd_step(p, 2) * plan.tiles_h * plan.tiles_w;
-}
-
 // Products per tile: F(2x2, 3x3) 16, F(2x2, 2x2) (transposed) 9.
 int64_t winograd_positions(const ConvParams& p) { return p.transposed ? 9 : 16; }
 
@@ -190,12 +181,15 @@ ConvCpuPlan winograd_plan(const ConvParams& p, DType dtype, int64_t threads) {
   plan.weights_group_elems = plan.weight_phases * positions * plan.weights_xi_elems;
   // Tiles of each output depth and phase (all phases sized as the largest; outputs past the real
   // ones are dropped).
-  const int64_t sh = winograd_step(p, 1), sw = winograd_step(p, 2);
-  plan.tiles_h = ((p.out[1] + sh - 1) / sh + 1) / 2;
-  plan.tiles_w = ((p.out[2] + sw - 1) / sw + 1) / 2;
+  // Output phases: a transposed convolution's stride, or the dilation.
+  plan.phase_h = p.transposed ? p.stride[1] : p.dilation[1];
+  plan.phase_w = p.transposed ? p.stride[2] : p.dilation[2];
+  plan.tiles_h = ((p.out[1] + plan.phase_h - 1) / plan.phase_h + 1) / 2;
+  plan.tiles_w = ((p.out[2] + plan.phase_w - 1) / plan.phase_w + 1) / 2;
+  plan.tiles = p.batch * p.out[0] * plan.phase_h * plan.phase_w * plan.tiles_h * plan.tiles_w;
   // Panels per work item: V and M within the L2 budget, and several items per thread so that the
   // dynamic schedule balances (the last item of a small plane may be mostly empty).
-  const int64_t panels = (winograd_tiles(plan) + nr - 1) / nr;
+  const int64_t panels = (plan.tiles + nr - 1) / nr;
   int64_t tp = std::clamp<int64_t>(kWinogradBlockBudget / (positions * (K + cout) * nr * es), 1, kMaxTilePanels);
   while (tp > 1 && (panels + tp - 1) / tp * p.groups < 8 * threads) tp /= 2;
   plan.tile_panels = tp;
@@ -214,11 +208,25 @@ ConvCpuPlan winograd_plan(const ConvParams& p, DType dtype, int64_t threads) {
 // a 4x4 stride-2 transposed convolution.
 bool winograd_pays(const ConvCpuPlan& plan) {
   const ConvParams& p = plan.p;
-  const int64_t nr = plan.gemm.nr, tiles = winograd_tiles(plan);
+  const int64_t nr = plan.gemm.nr, tiles = plan.tiles;
   const double taps = p.transposed ? 4.0 : 9.0;
   const double work = static_cast<double>(winograd_positions(p)) * ((tiles + nr - 1) / nr * nr) /
                       (taps * p.batch * conv_out_plane(p));
   return conv_group_in(p) >= kWinogradChannels && conv_group_out(p) >= kWinogradChannels && work <= kWinogradWork;
+}
+
+// Points plan.weights_packed at the caller's prepacked copy while its size and layout are what
+// this call packs (weights_ready), else at `owned`, allocated for the call to pack into.
+void use_prepacked_or_allocate(std::uintptr_t data, int64_t data_elems, int64_t data_layout, int64_t elems,
+                               int64_t layout, int64_t es, const char* op, AlignedBuffer* owned, ConvCpuPlan* plan) {
+  if (data && data_elems == elems && data_layout == layout) {
+    plan->weights_packed = reinterpret_cast<void*>(data);
+    plan->weights_ready = true;
+    return;
+  }
+  *owned = aligned_buffer(elems, es);
+  PDK_CHECK(*owned, op, ": out of memory for the packed weights (", elems * es, " bytes)");
+  plan->weights_packed = owned->get();
 }
 
 void forward_winograd(ConvCpuPlan plan, std::uintptr_t x, std::uintptr_t w, const ConvPackedWeights* packed,
@@ -228,15 +236,9 @@ void forward_winograd(ConvCpuPlan plan, std::uintptr_t x, std::uintptr_t w, cons
   const int64_t es = dtype == DType::float32 ? 4 : 8, threads = plan.threads;
   const int64_t elems = p.groups * plan.weights_group_elems;
   AlignedBuffer weights;
-  if (packed && packed->winograd_data && packed->winograd_elems == elems &&
-      packed->winograd_layout == (packed_weights_layout(plan.gemm) | kWinogradLayout)) {
-    plan.weights_packed = reinterpret_cast<void*>(packed->winograd_data);
-    plan.weights_ready = true;
-  } else {
-    weights = aligned_buffer(elems, es);
-    PDK_CHECK(weights, op, ": out of memory for the transformed weights (", elems * es, " bytes)");
-    plan.weights_packed = weights.get();
-  }
+  use_prepacked_or_allocate(packed ? packed->winograd_data : 0, packed ? packed->winograd_elems : 0,
+                            packed ? packed->winograd_layout : 0, elems,
+                            packed_weights_layout(plan.gemm) | kWinogradLayout, es, op, &weights, &plan);
   AlignedBuffer workspace = aligned_buffer(threads * plan.per_thread_elems, es);
   PDK_CHECK(workspace, op, ": out of memory for the workspace (", threads * plan.per_thread_elems * es, " bytes)");
   plan.workspace = workspace.get();
@@ -246,12 +248,21 @@ void forward_winograd(ConvCpuPlan plan, std::uintptr_t x, std::uintptr_t w, cons
 
 }  // namespace
 
-int64_t conv_packed_weights_size(const ConvParams& p, DType dtype, int64_t* layout) {
-  *layout = 0;
+namespace {
+
+// The arguments every weight-packing entry point checks (only channels, groups and kernel matter).
+void check_weight_params(const ConvParams& p) {
   PDK_CHECK(p.groups >= 1 && p.in_channels >= 0 && p.out_channels >= 0 && p.in_channels % p.groups == 0 &&
                 p.out_channels % p.groups == 0 && p.kernel[0] >= 1 && p.kernel[1] >= 1 && p.kernel[2] >= 1,
             "conv_pack_weights: channels (", p.in_channels, ", ", p.out_channels, ") must be divisible by groups (",
             p.groups, ") and the kernel non-empty");
+}
+
+}  // namespace
+
+int64_t conv_packed_weights_size(const ConvParams& p, DType dtype, int64_t* layout) {
+  *layout = 0;
+  check_weight_params(p);
   if (p.transposed || conv_is_depthwise(p) || p.out_channels == 0 || p.in_channels == 0) return 0;
   const GemmCpuPlan gemm = forward_gemm_plan(p, 1, dtype, 1);
   *layout = packed_weights_layout(gemm);
@@ -277,8 +288,7 @@ void conv_pack_weights(const ConvParams& p, std::uintptr_t w, std::uintptr_t dst
 
 int64_t conv_winograd_weights_size(const ConvParams& p, DType dtype, int64_t* layout) {
   *layout = 0;
-  int64_t ignored = 0;
-  conv_packed_weights_size(p, dtype, &ignored);  // the same argument checks
+  check_weight_params(p);
   if (!winograd_fits(p) || conv_group_in(p) < kWinogradChannels || conv_group_out(p) < kWinogradChannels) return 0;
   const ConvCpuPlan plan = winograd_plan(p, dtype, 1);
   *layout = packed_weights_layout(plan.gemm) | kWinogradLayout;
@@ -388,14 +398,8 @@ void forward(const ConvParams& p, std::uintptr_t x, std::uintptr_t w, const Conv
   if (!p.transposed) {
     const int64_t elems = packed_weights_elems(p, plan.gemm, dtype);
     plan.weights_group_elems = elems / p.groups;
-    if (packed && packed->data && packed->elems == elems && packed->layout == packed_weights_layout(plan.gemm)) {
-      plan.weights_packed = reinterpret_cast<void*>(packed->data);
-      plan.weights_ready = true;
-    } else {
-      weights_packed = aligned_buffer(elems, es);
-      PDK_CHECK(weights_packed, op, ": out of memory for the packed weights (", elems * es, " bytes)");
-      plan.weights_packed = weights_packed.get();
-    }
+    use_prepacked_or_allocate(packed ? packed->data : 0, packed ? packed->elems : 0, packed ? packed->layout : 0,
+                              elems, packed_weights_layout(plan.gemm), es, op, &weights_packed, &plan);
   }
   plan.a_pack_elems = p.transposed ? round_to_lines(plan.gemm.mc * plan.gemm.kc, es) : 0;
   plan.b_pack_elems = plan.direct ? 0 : round_to_lines(plan.gemm.kc * plan.gemm.nc, es);

@@ -57,8 +57,11 @@ struct ConvCpuPlan {
   // apart) then the products M ([xi][co][tile of the item], m_xi_stride apart).
   // A transposed convolution (4x4, stride 2) runs F(2x2, 2x2) on each of its 2x2 output phases,
   // weight_phases = 4 sets of 9 matrices (forward: F(2x2, 3x3), one set of 16).
+  // Output phases along H and W (phase_h x phase_w: 2 along a dilated dim or a transposed
+  // convolution's, else 1); tiles: one group's over the batch, every output depth and phase.
   bool winograd = false;
   int64_t tiles_h = 0, tiles_w = 0, tile_panels = 1, weight_phases = 1;
+  int64_t phase_h = 1, phase_w = 1, tiles = 0;
   int64_t weights_xi_elems = 0, v_xi_stride = 0, m_xi_stride = 0;
 };
 

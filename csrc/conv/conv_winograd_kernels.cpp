@@ -135,15 +135,12 @@ void transform_weights(const ConvCpuPlan& plan, const T* w, bool team) {
 // phase, ty, tx0 ... tx0 + len - 1) at lanes lane ... lane + len - 1 (od: the output depth of a
 // 3-d convolution, else 0). The outputs split into phases (ry, rx) holding outputs (ry + s oy',
 // rx + s ox'), each an undilated convolution of its own: s = 2 along dilated dims of a forward
-// convolution and for a transposed one, else 1 (one phase). Tile (ty, tx) of a phase covers its
+// convolution and for a transposed one, else 1 (plan.phase_h, phase_w). Tile (ty, tx) of a phase covers its
 // outputs oy' = 2 ty + (0, 1), ox' = 2 tx + (0, 1).
 struct Segment {
   int64_t n, od, ry, rx, ty, tx0;
   int32_t lane, len;
 };
-
-// Output phases along H and W (the s above).
-inline int64_t phase_step(const ConvParams& p, int d) { return p.transposed ? p.stride[d] : p.dilation[d]; }
 
 // The segments of the panel whose first tile is t (tiles past `end` belong to none). Tiles are
 // numbered (image, depth, phase, tile) forwards, where every phase shares the weights, and
@@ -152,7 +149,7 @@ template <class T>
 int segments_of(const ConvCpuPlan& plan, int64_t t, int64_t end, Segment* segs) {
   constexpr int NR = kNR<T>;
   const ConvParams& p = plan.p;
-  const int64_t per_phase = plan.tiles_h * plan.tiles_w, sw = phase_step(p, 2), phases = phase_step(p, 1) * sw;
+  const int64_t per_phase = plan.tiles_h * plan.tiles_w, sw = plan.phase_w, phases = plan.phase_h * sw;
   int count = 0;
   for (int lane = 0; lane < NR && t < end;) {
     int64_t n, od, phase;
@@ -304,8 +301,9 @@ __attribute__((flatten)) void transform_input(const T* x_c, const ConvParams& p,
 // then bias, residual and activation (the GEMM epilogue's order) on each output row run, clipped
 // to the output.
 template <class T, int A>
-__attribute__((flatten)) void transform_output(const ConvParams& p, const T* m, int64_t m_stride, const Segment& s,
+__attribute__((flatten)) void transform_output(const ConvCpuPlan& plan, const T* m, int64_t m_stride, const Segment& s,
                                                int64_t channel, const T* bias, const T* residual, T* out) {
+  const ConvParams& p = plan.p;
   using V = typename Vec<T>::type;
   using VU = typename Vec<T>::utype;
   using I = decltype(V{} < V{});
@@ -344,7 +342,7 @@ __attribute__((flatten)) void transform_output(const ConvParams& p, const T* m, 
     }
   }
   const T b = bias ? bias[channel] : T(0);
-  const int64_t sh = phase_step(p, 1), sw = phase_step(p, 2);
+  const int64_t sh = plan.phase_h, sw = plan.phase_w;
   const int64_t ox0 = 2 * s.tx0 * sw + s.rx;  // line element j is output column ox0 + j * sw
   const int64_t count = min64(2 * len, OW > ox0 ? (OW - ox0 + sw - 1) / sw : 0);
   const int64_t plane = ((s.n * p.out_channels + channel) * p.out[0] + s.od) * OH * OW;
@@ -366,12 +364,6 @@ __attribute__((flatten)) void transform_output(const ConvParams& p, const T* m, 
   }
 }
 
-// Tiles of one group over the batch: every output depth, phase and tile of each image.
-inline int64_t total_tiles(const ConvCpuPlan& plan) {
-  const ConvParams& p = plan.p;
-  return p.batch * p.out[0] * phase_step(p, 1) * phase_step(p, 2) * plan.tiles_h * plan.tiles_w;
-}
-
 // Work item `item` of the items of each (group, weight phase): block item % blocks of the
 // weight phase's tiles, with the thread's V and M. A 3-d convolution's V rows are (ci, kd): row kd
 // of output depth od reads input depth od - pad + kd * dilation, whose rows are zero outside the
@@ -383,7 +375,7 @@ void winograd_item(const ConvCpuPlan& plan, const ConvArrays<T>& a, int64_t item
   const int64_t cin = p.in_channels / p.groups, cout = p.out_channels / p.groups, kd = p.transposed ? 1 : p.kernel[0];
   const int64_t K = cin * kd, D = p.in[0];
   const int64_t panels = plan.tile_panels, block_tiles = panels * NR;
-  const int64_t per_phase = total_tiles(plan) / plan.weight_phases;  // tiles of one weight phase
+  const int64_t per_phase = plan.tiles / plan.weight_phases;  // tiles of one weight phase
   const int64_t g = item / (plan.weight_phases * blocks), phase = item / blocks % plan.weight_phases;
   const int64_t t0 = phase * per_phase + item % blocks * block_tiles, end = (phase + 1) * per_phase;
   const int64_t used = min64(panels, (end - t0 + NR - 1) / NR);  // panels with tiles
@@ -430,7 +422,7 @@ void winograd_item(const ConvCpuPlan& plan, const ConvArrays<T>& a, int64_t item
     for (int64_t co = 0; co < cout; ++co)
       for (int k = 0; k < nsegs[q]; ++k) {
         const Segment& s = segs[q][k];
-        transform_output<T, A>(p, m + co * block_tiles + q * NR + s.lane, m_xi, s, g * cout + co, a.bias,
+        transform_output<T, A>(plan, m + co * block_tiles + q * NR + s.lane, m_xi, s, g * cout + co, a.bias,
                                a.residual, a.out);
       }
 }
@@ -439,7 +431,7 @@ template <class T, int A>
 void winograd_thread(const ConvCpuPlan& plan, const ConvArrays<T>& a, int64_t tid, int64_t nt) {
   const ConvParams& p = plan.p;
   if (!plan.weights_ready) transform_weights<T, A>(plan, a.w, nt > 1);
-  const int64_t per_phase = total_tiles(plan) / plan.weight_phases, block_tiles = plan.tile_panels * kNR<T>;
+  const int64_t per_phase = plan.tiles / plan.weight_phases, block_tiles = plan.tile_panels * kNR<T>;
   const int64_t blocks = (per_phase + block_tiles - 1) / block_tiles;
   const int64_t items = p.groups * plan.weight_phases * blocks;
   T* const v = static_cast<T*>(plan.workspace) + tid * plan.per_thread_elems;
