@@ -71,7 +71,7 @@ def cuda_paths(backend):
 # ---------------------------------------------------------------------------------------
 @pytest.mark.parametrize("dtype", DTYPES, ids=["f32", "f64"])
 @pytest.mark.parametrize("mode", MODES)
-@pytest.mark.parametrize("B,I,H", [(3, 5, 7), (1, 4, 33), (16, 3, 40)])
+@pytest.mark.parametrize("B,I,H", [(3, 5, 7), (1, 4, 33), (1, 21, 50), (16, 3, 40)])
 def test_cells_match_reference(backend, rng, dtype, mode, B, I, H):
     G = GATES[mode]
     x = rng.standard_normal((B, I)).astype(dtype)
@@ -119,6 +119,12 @@ SEQ_CASES = [
     ("gru", 4, 4, 3, 10, 2, True, 0, False),
     ("rnn_tanh", 5, 3, 4, 6, 2, True, 0, False),
     ("rnn_relu", 4, 2, 5, 5, 1, False, 0, False),
+    # a batch of one multiplies the unpacked weights (rnn_cpu_multiplies_rows): several hidden
+    # blocks, the last one short, depths off the vector width, projections, peepholes
+    ("lstm", 4, 1, 19, 37, 2, True, 0, True),
+    ("lstm", 3, 1, 5, 40, 1, False, 21, False),
+    ("gru", 4, 1, 6, 35, 1, True, 0, False),
+    ("rnn_tanh", 4, 1, 3, 17, 1, False, 0, False),
 ]
 
 

@@ -430,6 +430,72 @@ void multiply_tile(int64_t kc, const T* a, const Rows& b, T* c, int64_t ldc, int
   }
 }
 
+// One stage of reducing L vectors to their L sums: rows i and i + B (i < B) become one vector
+// whose lanes hold half as many partial sums each, of both. Lane k takes row i's lanes k and k + B
+// (bit B of k clear) or row i + B's lanes k - B and k (set): the shuffles of transpose_stage,
+// added instead of kept apart. After the stages for B = L/2, ..., 1, lane r of rows[0] is row r's sum.
+template <class T, int B, int... K>
+__attribute__((always_inline)) inline void sum_stage(typename Vec<T>::type* rows, std::integer_sequence<int, K...>) {
+  constexpr int L = static_cast<int>(kLanes<T>);
+#pragma GCC unroll 16
+  for (int i = 0; i < B; ++i) {
+    const typename Vec<T>::type lo = rows[i], hi = rows[i + B];
+    rows[i] = __builtin_shufflevector(lo, hi, ((K & B) == 0 ? K : L + K - B)...) +
+              __builtin_shufflevector(lo, hi, ((K & B) == 0 ? K + B : L + K)...);
+  }
+}
+template <class T, int B = static_cast<int>(kLanes<T>) / 2>
+__attribute__((always_inline)) inline typename Vec<T>::type sum_lanes(typename Vec<T>::type* rows) {
+  if constexpr (B >= 1) {
+    sum_stage<T, B>(rows, std::make_integer_sequence<int, static_cast<int>(kLanes<T>)>{});
+    return sum_lanes<T, B / 2>(rows);
+  }
+  return rows[0];
+}
+
+// y[r] = W[r, :depth] . x (accumulate: y[r] +=) for r < rows, W row-major with row stride ldw:
+// the matrix-vector product straight from the unpacked matrix (a batch-1 RNN step, whose weights
+// stream from L2/L3 once per step). L rows at a time, one accumulator each, share each vector of
+// x: L + 1 vector loads per L FMAs, where the packed 1-row kernel issues two loads and a
+// broadcast per two FMAs and needs a packed copy of W. Rows past `rows` in the last block re-read
+// the last row and are dropped.
+template <class T>
+void multiply_rows_by_vector(int64_t rows, int64_t depth, const T* w, int64_t ldw, const T* x, T* y,
+                             bool accumulate) {
+  using V = typename Vec<T>::type;
+  using VU = typename Vec<T>::utype;
+  using P = Partial<T>;
+  constexpr int L = static_cast<int>(kLanes<T>);
+  const int64_t full = depth / L * L;
+  const typename P::M tail = P::mask(depth - full);
+  for (int64_t r0 = 0; r0 < rows; r0 += L) {
+    const int64_t m = min64(L, rows - r0);
+    const T* wb = w + r0 * ldw;
+    auto row = [&](int64_t i) __attribute__((always_inline)) { return wb + (i < m ? i : m - 1) * ldw; };
+    V acc[L];
+#pragma GCC unroll 16
+    for (int i = 0; i < L; ++i) acc[i] = V{};
+    for (int64_t k = 0; k < full; k += L) {
+      const V xv = *reinterpret_cast<const VU*>(x + k);
+#pragma GCC unroll 16
+      for (int i = 0; i < L; ++i) acc[i] += *reinterpret_cast<const VU*>(row(i) + k) * xv;
+    }
+    if (full < depth) {
+      const V xv = P::load(x + full, tail);
+#pragma GCC unroll 16
+      for (int i = 0; i < L; ++i) acc[i] += P::load(row(i) + full, tail) * xv;
+    }
+    V sums = sum_lanes<T>(acc);
+    if (m == L) {
+      VU* out = reinterpret_cast<VU*>(y + r0);
+      *out = accumulate ? *out + sums : sums;
+    } else {
+      const typename P::M lanes = P::mask(m);
+      P::store(y + r0, accumulate ? P::load(y + r0, lanes) + sums : sums, lanes);
+    }
+  }
+}
+
 // Splits [0, total) into `parts` contiguous ranges; returns range `index`.
 inline void split(int64_t total, int64_t parts, int64_t index, int64_t* begin, int64_t* end) {
   *begin = total * index / parts;

@@ -22,6 +22,8 @@
 // step's completion). A bidirectional layer runs both directions in the same steps (direction 1
 // at T-1-s), their items in one list: with two threads, each owns one direction. A single step (the cells) folds the input projection into
 // the same tiles (rnn_cpu_fuses_input) and packs each block's panels into a per-thread buffer.
+// A batch of one packs nothing (rnn_cpu_multiplies_rows): each gate's rows of the block are a
+// matrix-vector product on the unpacked weights, which streams W_hh once per step.
 #include <sched.h>
 #include <time.h>
 
@@ -357,6 +359,7 @@ bool run_step(Team& team, const RnnCpuPlan& plan, Direction<T>* dirs, int64_t s)
   const int64_t depth = fused ? p.I + Ho : Ho, rows = padded_rows(p.B);
   const VecMath<T> vm;
   const ScalarMath<T> sm;
+  const bool by_rows = rnn_cpu_multiplies_rows(p);
   bool packed_rows[2] = {false, false};
   return run_phase(team, p.D * blocks, s, [&](int64_t item) {
     const int64_t di = item / blocks, q = item % blocks, j0 = q * NR, n = min64(NR, p.H - j0);
@@ -364,24 +367,35 @@ bool run_step(Team& team, const RnnCpuPlan& plan, Direction<T>* dirs, int64_t s)
     const int64_t t = d.reverse ? p.T - 1 - s : s;
     const T* h_prev = d.hb[s & 1];
     T* h_next = d.hb[(s + 1) & 1];
-    // A: this step's rows, packed by each thread for itself the first time it meets the direction.
-    T* a = d.a_pack + team.tid * rows * depth;
-    if (!packed_rows[di]) {
-      if (fused && p.I > 0) pack_rows(p, d.x + t * p.B * p.I, p.I, 0, depth, a);
-      pack_rows(p, h_prev, Ho, depth - Ho, depth, a);
-      packed_rows[di] = true;
+    T *a = nullptr, *w = nullptr;
+    if (!by_rows) {
+      // A: this step's rows, packed by each thread for itself the first time it meets the direction.
+      a = d.a_pack + team.tid * rows * depth;
+      if (!packed_rows[di]) {
+        if (fused && p.I > 0) pack_rows(p, d.x + t * p.B * p.I, p.I, 0, depth, a);
+        pack_rows(p, h_prev, Ho, depth - Ho, depth, a);
+        packed_rows[di] = true;
+      }
+      // B: the block's gate panels, packed by their owner at its first step (sequences keep them).
+      w = p.T > 1 ? d.w_pack + q * G * depth * NR : d.w_pack + team.tid * G * depth * NR;
+      if (s == 0)
+        for (int64_t g = 0; g < G; ++g) pack_gate_panel(p, d, fused, g * p.H + j0, n, w + g * depth * NR);
     }
-    // B: the block's gate panels, packed by their owner at its first step (sequences keep them).
-    T* w = p.T > 1 ? d.w_pack + q * G * depth * NR : d.w_pack + team.tid * G * depth * NR;
-    if (s == 0)
-      for (int64_t g = 0; g < G; ++g) pack_gate_panel(p, d, fused, g * p.H + j0, n, w + g * depth * NR);
     alignas(64) T hn_tile[kTileSize];
     for (int64_t r0 = 0; r0 < p.B; r0 += kMR) {
       const int64_t m = min64(kMR, p.B - r0);
       T* pre = d.pre + (t * p.B + r0) * GH + j0;
       for (int64_t g = 0; g < G; ++g) {
+        const bool apart = gru && g == 2;  // W_hn h goes to hn_tile, not into the pre-activation
+        if (by_rows) {  // the single row: this gate's weight rows times h_{t-1} (and x_t when fused)
+          const int64_t r = g * p.H + j0;
+          T* y = apart ? hn_tile : pre + g * p.H;
+          if (fused) multiply_rows_by_vector(n, p.I, d.w_ih + r * p.I, p.I, d.x + t * p.I, y, false);
+          multiply_rows_by_vector(n, Ho, d.w_hh + r * Ho, Ho, h_prev, y, !apart);
+          continue;
+        }
         const PackedRows<T> panel{w + g * depth * NR};
-        if (gru && g == 2) multiply_tile(depth, a + r0 * depth, panel, hn_tile, NR, m, NR, false);
+        if (apart) multiply_tile(depth, a + r0 * depth, panel, hn_tile, NR, m, NR, false);
         else multiply_tile(depth, a + r0 * depth, panel, pre + g * p.H, GH, m, n, !fused);
       }
       for (int64_t i = 0; i < m; ++i) {

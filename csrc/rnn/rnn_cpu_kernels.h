@@ -12,6 +12,12 @@ namespace pdk {
 // needs x W_in^T and W_hn h apart (n = tanh(x_n + r * h_n)).
 inline bool rnn_cpu_fuses_input(const RnnParams& p) { return p.T == 1 && p.mode != RnnMode::gru; }
 
+// A batch of one multiplies the unpacked weights row by row (multiply_rows_by_vector, a
+// matrix-vector product): no packed copy of W_hh (4 MB for H = 512, packed once per call) and no
+// packed h; its loads per FMA are fewer than the packed 1-row kernel's, which held a batch-1 LSTM
+// step to ~0.6 FMA per cycle. The projection (proj_size) keeps its packed panels.
+inline bool rnn_cpu_multiplies_rows(const RnnParams& p) { return p.B == 1; }
+
 // One direction of a layer, host pointers (null: absent). pre holds the gate pre-activations
 // ([T, B, G*H]): the input GEMM leaves x @ W_ih^T + gate_bias there and each step adds
 // h_{t-1} @ W_hh^T in place (GRU's n gate excepted: W_hn h + b_hn is kept apart); with the input
@@ -35,7 +41,8 @@ struct RnnCpuDirection {
   // Workspace (64-byte aligned, allocated by rnn_cpu.cpp, sizes in rnn_cpu_workspace):
   void* w_pack = nullptr;   // the gate panels of a hidden block side by side (NR wide, depth W_hh's Ho,
                             // or I + Ho with the input fused): all blocks for T > 1, packed once by
-                            // the thread that owns the block; one block per thread for a single step
+                            // the thread that owns the block; one block per thread for a single step;
+                            // none for a batch of one (rnn_cpu_multiplies_rows)
   void* hr_pack = nullptr;  // W_hr^T as NR-wide panels of depth H (projection)
   void* h_alt = nullptr;    // [B, Ho] the hidden state of odd steps
   void* a_pack = nullptr;   // per thread: h_{t-1} (with the input fused: [x_t | h_{t-1}]) as MR-row panels
@@ -70,10 +77,11 @@ inline RnnCpuWorkspace rnn_cpu_workspace(const RnnParams& p, int64_t mr, int64_t
   const int64_t ho = p.out_size(), rows = (p.B + mr - 1) / mr * mr, G = p.gates();
   const int64_t depth = rnn_cpu_fuses_input(p) ? p.I + ho : ho;
   RnnCpuWorkspace w;
-  w.w_pack = p.T > 1 ? (p.H + nr - 1) / nr * nr * G * depth : threads * G * nr * depth;
+  const bool by_rows = rnn_cpu_multiplies_rows(p);
+  w.w_pack = by_rows ? 0 : p.T > 1 ? (p.H + nr - 1) / nr * nr * G * depth : threads * G * nr * depth;
   w.hr_pack = p.P > 0 ? (p.P + nr - 1) / nr * nr * p.H : 0;
   w.h_alt = p.B * ho;
-  w.a_pack = threads * rows * depth;
+  w.a_pack = by_rows ? 0 : threads * rows * depth;
   w.h_full = p.P > 0 ? p.B * p.H : 0;
   w.f_pack = p.P > 0 ? threads * rows * p.H : 0;
   w.gate_bias = G * p.H;
