@@ -455,43 +455,69 @@ __attribute__((always_inline)) inline typename Vec<T>::type sum_lanes(typename V
 
 // y[r] = W[r, :depth] . x (accumulate: y[r] +=) for r < rows, W row-major with row stride ldw:
 // the matrix-vector product straight from the unpacked matrix (a batch-1 RNN step, whose weights
-// stream from L2/L3 once per step). L rows at a time, one accumulator each, share each vector of
-// x: L + 1 vector loads per L FMAs, where the packed 1-row kernel issues two loads and a
-// broadcast per two FMAs and needs a packed copy of W. Rows past `rows` in the last block re-read
-// the last row and are dropped.
+// stream from L2/L3 once per step, so reading them is what costs). Groups of G rows walk their
+// depth together, sharing each vector of x, with S accumulators per row (G * S cover the FMA
+// latency and fit the register file); the L row sums of a block (L = lanes) are then reduced at
+// once by the shuffle tree. Measured on the memory-bound case (2 threads, 2 MB of rows each), 8
+// rows at a time ran 20% faster than all 16 of an AVX-512 block (16 streams for the prefetchers)
+// and than one row at a time (x reloaded per row).
 template <class T>
 void multiply_rows_by_vector(int64_t rows, int64_t depth, const T* w, int64_t ldw, const T* x, T* y,
                              bool accumulate) {
   using V = typename Vec<T>::type;
   using VU = typename Vec<T>::utype;
   using P = Partial<T>;
-  constexpr int L = static_cast<int>(kLanes<T>);
-  const int64_t full = depth / L * L;
+  constexpr int L = static_cast<int>(kLanes<T>), S = 2;
+  constexpr int G = (kVectorBytes == 64 ? 8 : 4) < L ? (kVectorBytes == 64 ? 8 : 4) : L;
+  const int64_t full = depth / L * L, unrolled = depth / (S * L) * (S * L);
   const typename P::M tail = P::mask(depth - full);
-  for (int64_t r0 = 0; r0 < rows; r0 += L) {
-    const int64_t m = min64(L, rows - r0);
-    const T* wb = w + r0 * ldw;
-    auto row = [&](int64_t i) __attribute__((always_inline)) { return wb + (i < m ? i : m - 1) * ldw; };
-    V acc[L];
-#pragma GCC unroll 16
-    for (int i = 0; i < L; ++i) acc[i] = V{};
-    for (int64_t k = 0; k < full; k += L) {
-      const V xv = *reinterpret_cast<const VU*>(x + k);
-#pragma GCC unroll 16
-      for (int i = 0; i < L; ++i) acc[i] += *reinterpret_cast<const VU*>(row(i) + k) * xv;
+  auto load = [](const T* p) __attribute__((always_inline)) { return V(*reinterpret_cast<const VU*>(p)); };
+  // The R rows from wb into out[0, R): R = G, or 1 for the rows left over.
+  auto group = [&]<int R>(const T* wb, V* out) __attribute__((always_inline)) {
+    V acc[R][S];
+#pragma GCC unroll 8
+    for (int i = 0; i < R; ++i)
+#pragma GCC unroll 2
+      for (int s = 0; s < S; ++s) acc[i][s] = V{};
+    int64_t k = 0;
+    for (; k < unrolled; k += S * L)
+#pragma GCC unroll 2
+      for (int s = 0; s < S; ++s) {
+        const V xv = load(x + k + s * L);
+#pragma GCC unroll 8
+        for (int i = 0; i < R; ++i) acc[i][s] += load(wb + i * ldw + k + s * L) * xv;
+      }
+    for (; k < full; k += L) {
+      const V xv = load(x + k);
+#pragma GCC unroll 8
+      for (int i = 0; i < R; ++i) acc[i][0] += load(wb + i * ldw + k) * xv;
     }
     if (full < depth) {
       const V xv = P::load(x + full, tail);
-#pragma GCC unroll 16
-      for (int i = 0; i < L; ++i) acc[i] += P::load(row(i) + full, tail) * xv;
+#pragma GCC unroll 8
+      for (int i = 0; i < R; ++i) acc[i][S - 1] += P::load(wb + i * ldw + full, tail) * xv;
     }
-    V sums = sum_lanes<T>(acc);
+#pragma GCC unroll 8
+    for (int i = 0; i < R; ++i) {
+      out[i] = acc[i][0];
+#pragma GCC unroll 2
+      for (int s = 1; s < S; ++s) out[i] += acc[i][s];
+    }
+  };
+  for (int64_t r0 = 0; r0 < rows; r0 += L) {
+    const int64_t m = min64(L, rows - r0);
+    V sums[L];
+    int64_t i = 0;
+    for (; i + G <= m; i += G) group.template operator()<G>(w + (r0 + i) * ldw, sums + i);
+    for (; i < m; ++i) group.template operator()<1>(w + (r0 + i) * ldw, sums + i);
+    for (; i < L; ++i) sums[i] = V{};
+    const V total = sum_lanes<T>(sums);
     if (m == L) {
       VU* out = reinterpret_cast<VU*>(y + r0);
-      *out = accumulate ? *out + sums : sums;
+      *out = accumulate ? *out + total : total;
     } else {
       const typename P::M lanes = P::mask(m);
-      P::store(y + r0, accumulate ? P::load(y + r0, lanes) + sums : sums, lanes);
+      P::store(y + r0, accumulate ? P::load(y + r0, lanes) + total : total, lanes);
     }
   }
 }
