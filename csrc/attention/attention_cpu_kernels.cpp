@@ -103,7 +103,8 @@ void product(int64_t rows, int64_t cols, const T* a, int64_t a_rs, int64_t a_ks,
 // with vscalefps after clamping x at -200 (so -inf gives exactly 0: poly * 2^-200 underflows to
 // it); elsewhere 2^n goes through the exponent bits with x clamped at -127, whose exponent field 0
 // makes the result exactly 0. NaN stays NaN (the clamp's comparison is false for it; the bit path
-// keeps NaN out of the float-to-int conversion, where it is undefined behaviour). double (the checking dtype): the library's exp2.
+// keeps NaN out of the float-to-int conversion, where it is undefined behaviour). double (the
+// checking dtype): the library's exp2.
 template <class V>
 V exp2_fraction(V f) {
   V poly = V{} + 1.5337576041929424e-04f;
