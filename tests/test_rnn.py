@@ -172,6 +172,21 @@ def test_batch_first_unbatched_strided(backend, rng, mode):
           "unbatched h_n")
 
 
+@pytest.mark.parametrize("mode", ["lstm", "gru"])
+def test_batch_of_one_shorter_than_input(backend, rng, mode):
+    """A batch of one whose length stops before T (the sequence cases always give row 0 all of T):
+    zeros past it, h_n at its last step, the reverse direction starting there."""
+    params = make_params(rng, mode, 5, 37, 1, True)
+    x = rng.standard_normal((6, 1, 5)).astype(np.float32)
+    for length in (0, 1, 4):
+        got = ops.rnn(backend.asarray(x), on(backend, params), mode=mode, bidirectional=True,
+                      lengths=np.array([length]), **backend.kw)
+        want = ref.rnn(x, params, mode=mode, bidirectional=True, lengths=np.array([length]))
+        close(got[0], want[0], np.float32, f"output length={length}")
+        for g, w in zip(got[1] if mode == "lstm" else [got[1]], want[1] if mode == "lstm" else [want[1]]):
+            close(g, w, np.float32, f"state length={length}")
+
+
 def test_tile_edges(backend, rng):
     """Batch rows across several register-tile panels and hidden sizes off the vector width."""
     big = backend.name == "cpu"
