@@ -1,4 +1,4 @@
-// Per-ISA CPU RNN recurrence: per step h_{t-1} @ W_hh^T through the GEMM's packed micro-kernel, gate nonlinearities and cell update fused after each tile.
+// Per-ISA CPU RNN recurrence: per step h_{t-1} @ W_hh^T through the GEMM's packed micro-kernel (a batch of one: its matrix-vector product), gate nonlinearities and cell update fused after each tile.
 //
 // Compiled once per instruction set like gemm_cpu_kernels.cpp, under the same ODR rules (see
 // there): everything in pdk::PDK_ISA_NAMESPACE, helpers in an anonymous namespace, no std::
