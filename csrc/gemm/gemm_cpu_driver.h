@@ -52,12 +52,13 @@ inline int64_t min64(int64_t a, int64_t b) { return a < b ? a : b; }
 // swaps bit log2(B) of the row index with the same bit of the lane index, pairing rows i and
 // i + B with one two-input shuffle per output row, so the block costs log2(L) * L shuffles
 // instead of L * L scalar moves.
-template <class T, int B, int... K>
+// Only the first N rows take part (a reduction's stage B needs rows [0, 2B) alone).
+template <class T, int B, int N, int... K>
 __attribute__((always_inline)) inline void transpose_stage(typename Vec<T>::type* rows,
                                                            std::integer_sequence<int, K...>) {
   constexpr int L = static_cast<int>(kLanes<T>);
 #pragma GCC unroll 16
-  for (int i = 0; i < L; ++i) {
+  for (int i = 0; i < N; ++i) {
     if (i & B) continue;
     const typename Vec<T>::type lo = rows[i], hi = rows[i + B];
     // Lanes with bit B clear keep row i's lane k and take row i + B's lane k - B, and vice versa.
@@ -68,7 +69,8 @@ __attribute__((always_inline)) inline void transpose_stage(typename Vec<T>::type
 template <class T, int B = static_cast<int>(kLanes<T>) / 2>
 __attribute__((always_inline)) inline void transpose_block(typename Vec<T>::type* rows) {
   if constexpr (B >= 1) {
-    transpose_stage<T, B>(rows, std::make_integer_sequence<int, static_cast<int>(kLanes<T>)>{});
+    constexpr int L = static_cast<int>(kLanes<T>);
+    transpose_stage<T, B, L>(rows, std::make_integer_sequence<int, L>{});
     transpose_block<T, B / 2>(rows);
   }
 }
@@ -430,24 +432,16 @@ void multiply_tile(int64_t kc, const T* a, const Rows& b, T* c, int64_t ldc, int
   }
 }
 
-// One stage of reducing L vectors to their L sums: rows i and i + B (i < B) become one vector
-// whose lanes hold half as many partial sums each, of both. Lane k takes row i's lanes k and k + B
-// (bit B of k clear) or row i + B's lanes k - B and k (set): the shuffles of transpose_stage,
-// added instead of kept apart. After the stages for B = L/2, ..., 1, lane r of rows[0] is row r's sum.
-template <class T, int B, int... K>
-__attribute__((always_inline)) inline void sum_stage(typename Vec<T>::type* rows, std::integer_sequence<int, K...>) {
-  constexpr int L = static_cast<int>(kLanes<T>);
-#pragma GCC unroll 16
-  for (int i = 0; i < B; ++i) {
-    const typename Vec<T>::type lo = rows[i], hi = rows[i + B];
-    rows[i] = __builtin_shufflevector(lo, hi, ((K & B) == 0 ? K : L + K - B)...) +
-              __builtin_shufflevector(lo, hi, ((K & B) == 0 ? K + B : L + K)...);
-  }
-}
+// Reduces L vectors to their L sums: lane r of the result is the sum of rows[r]'s lanes. Stage B
+// transposes rows i and i + B (i < B) as transpose_block does, then adds them: each lane of row i
+// then holds a partial sum of twice as many elements, half of them from each row. After the
+// stages for B = L/2, ..., 1, lane r of rows[0] is row r's sum (rows is overwritten).
 template <class T, int B = static_cast<int>(kLanes<T>) / 2>
 __attribute__((always_inline)) inline typename Vec<T>::type sum_lanes(typename Vec<T>::type* rows) {
   if constexpr (B >= 1) {
-    sum_stage<T, B>(rows, std::make_integer_sequence<int, static_cast<int>(kLanes<T>)>{});
+    transpose_stage<T, B, 2 * B>(rows, std::make_integer_sequence<int, static_cast<int>(kLanes<T>)>{});
+#pragma GCC unroll 16
+    for (int i = 0; i < B; ++i) rows[i] += rows[i + B];
     return sum_lanes<T, B / 2>(rows);
   }
   return rows[0];
@@ -467,8 +461,8 @@ void multiply_rows_by_vector(int64_t rows, int64_t depth, const T* w, int64_t ld
   using V = typename Vec<T>::type;
   using VU = typename Vec<T>::utype;
   using P = Partial<T>;
-  constexpr int L = static_cast<int>(kLanes<T>), S = 2;
-  constexpr int G = (kVectorBytes == 64 ? 8 : 4) < L ? (kVectorBytes == 64 ? 8 : 4) : L;
+  constexpr int L = static_cast<int>(kLanes<T>), S = 2, kRows = kVectorBytes == 64 ? 8 : 4;
+  constexpr int G = kRows < L ? kRows : L;
   const int64_t full = depth / L * L, unrolled = depth / (S * L) * (S * L);
   const typename P::M tail = P::mask(depth - full);
   auto load = [](const T* p) __attribute__((always_inline)) { return V(*reinterpret_cast<const VU*>(p)); };
