@@ -16,7 +16,7 @@ import pytest
 import pydeepkit.ops as ops
 from pydeepkit.reference.conv import conv as ref_conv
 
-from conftest import assert_sum_close, to_numpy
+from conftest import assert_sum_close, cpu_isas, to_numpy
 
 ACTIVATIONS = [None, "relu", "leaky_relu", "sigmoid", "tanh", "gelu", "relu6"]
 
@@ -102,6 +102,14 @@ CASES = [
     ((1, 2, 9, 10), 1, (7, 7), 1, 3, 1, "7x7 sliding rows"),
     ((2, 5, 12, 12), 2, (5, 5), 1, 2, 1, "5x5 sliding rows, multiplier 2"),
     ((1, 3, 5, 28), 1, (3, 3), 1, (0, 1), (1, 2), "3x3 sliding rows, dilation along W"),
+    # stride 1 along H and W, zeros padding, 3x3/5x5/7x7: AVX-512's in-place path, walks of up to
+    # 4 (3x3), 2 (5x5) or 1 (7x7) column vectors
+    ((1, 2, 5, 112), 1, (3, 3), 1, 1, 1, "in place, 7 vectors: walks of 4 and 3"),
+    ((2, 2, 6, 100), 2, (3, 3), 1, 1, 1, "in place, 7 vectors, the last partial, multiplier 2"),
+    ((1, 3, 7, 40), 1, (5, 5), 1, 2, 1, "in place 5x5, 3 vectors: walks of 2 and 1"),
+    ((1, 2, 9, 20), 1, (7, 7), 1, (3, 1), 1, "in place 7x7, padding only partly along W"),
+    ((1, 2, 6, 33), 1, (3, 3), 1, 0, 1, "in place, no padding"),
+    ((1, 2, 5, 50), 1, (3, 3), 1, (3, 4), (1, 3), "in place, padding past the kernel, dilation along W"),
 ]
 
 
@@ -154,7 +162,8 @@ def test_depthwise_epilogue(backend, rng, activation):
     _run(backend, rng, (1, 2, 3, 4, 5), 1, (3, 3, 3), padding=1, residual=True, activation=activation)
 
 
-@pytest.mark.parametrize("case", ["2d", "2d-stride2-reflect", "1d-dilated", "3d-mult2", "epilogue"])
+@pytest.mark.parametrize("case", ["2d", "2d-stride2-reflect", "1d-dilated", "in-place-9-vectors", "3d-mult2",
+                                  "epilogue"])
 def test_depthwise_float64(backend, rng, case):
     f64 = np.float64
     if case == "2d":
@@ -163,6 +172,9 @@ def test_depthwise_float64(backend, rng, case):
         _run(backend, rng, (1, 2, 10, 33), 2, (3, 3), stride=2, padding=1, padding_mode="reflect", dtype=f64)
     elif case == "1d-dilated":
         _run(backend, rng, (1, 2, 23), 3, (5,), stride=3, padding=4, dilation=2, dtype=f64)
+    elif case == "in-place-9-vectors":  # 4 + 4 + 1 vectors of 8 doubles
+        _run(backend, rng, (1, 2, 5, 70), 2, (3, 3), padding=1, dtype=f64, bias=True, residual=True,
+             activation="relu6")
     elif case == "3d-mult2":
         _run(backend, rng, (1, 2, 4, 5, 6), 2, (3, 3, 3), stride=(1, 2, 1), padding=1, dtype=f64)
     else:
@@ -208,6 +220,9 @@ def test_depthwise_tall_planes_in_bands(backend, rng):
     for mode in ("zeros", "reflect", "replicate", "circular"):
         _run(backend, rng, (1, 2, 300, 40), 1, (3, 3), stride=(1, 2), padding=1, padding_mode=mode)
     _run(backend, rng, (1, 1, 700, 3), 1, (5, 3), stride=1, padding=(2, 1), dilation=(3, 1))
+    # the in-place path's bands (a single plane split between the threads), with the epilogue
+    _run(backend, rng, (1, 1, 301, 40), 1, (3, 3), padding=1, bias=True, residual=True, activation="leaky_relu")
+    _run(backend, rng, (1, 1, 90, 9), 1, (7, 7), padding=3, bias=True, activation="sigmoid")
 
 
 def test_depthwise_two_threads(backend, rng):
@@ -216,6 +231,30 @@ def test_depthwise_two_threads(backend, rng):
     _run(backend, rng, (2, 16, 64, 64), 1, (3, 3), padding=1, bias=True, activation="relu")
     _run(backend, rng, (1, 1, 400, 400), 1, (3, 3), stride=1, padding=1, padding_mode="replicate")
     _run(backend, rng, (1, 1, 200000), 2, (7,), padding=3)
+
+
+def test_depthwise_in_place_path_taken(rng):
+    """On AVX-512 a stride-1, zeros-padded 3x3 layer takes the in-place path, whose sums start from
+    the bias; the band path (AVX2) adds the bias last. Every case above runs under both ISAs and
+    is checked against the reference; here, that they really are two paths (the two results are
+    not bit-equal: another summation order)."""
+    from pydeepkit import _ext
+    if not {"avx512", "avx2"} <= set(cpu_isas()):
+        pytest.skip("needs a CPU with AVX-512 and AVX2")
+    cpu = _ext.module("cpu")
+    x = rng.standard_normal((2, 8, 20, 37)).astype(np.float32)
+    w = rng.standard_normal((8, 1, 3, 3)).astype(np.float32)
+    b = (rng.standard_normal(8) * 100).astype(np.float32)  # a large bias: every sum rounds differently
+    previous = cpu.info()["simd"]
+    results = {}
+    try:
+        for isa in ("avx512", "avx2"):
+            cpu.set_simd(isa)
+            results[isa] = ops.conv2d(x, w, b, padding=1, groups=8, backend="cpu")
+    finally:
+        cpu.set_simd(previous)
+    assert not np.array_equal(results["avx512"], results["avx2"])
+    np.testing.assert_allclose(results["avx512"], results["avx2"], rtol=1e-5, atol=1e-4)
 
 
 def test_depthwise_huge_kernel_scalar_path(backend, rng):
