@@ -223,6 +223,10 @@ def test_depthwise_tall_planes_in_bands(backend, rng):
     # the in-place path's bands (a single plane split between the threads), with the epilogue
     _run(backend, rng, (1, 1, 301, 40), 1, (3, 3), padding=1, bias=True, residual=True, activation="leaky_relu")
     _run(backend, rng, (1, 1, 90, 9), 1, (7, 7), padding=3, bias=True, activation="sigmoid")
+    # rows of 1 KB or more: the in-place path's bands of 8 rows (the last one shorter)
+    _run(backend, rng, (1, 1, 21, 300), 1, (3, 3), padding=1, bias=True, residual=True, activation="relu6")
+    _run(backend, rng, (1, 2, 19, 260), 2, (5, 5), padding=2)
+    _run(backend, rng, (1, 1, 17, 140), 1, (7, 7), padding=(3, 2), dtype=np.float64)
 
 
 def test_depthwise_two_threads(backend, rng):
