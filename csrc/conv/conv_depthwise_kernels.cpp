@@ -144,6 +144,14 @@ struct Group {
 // Act: 0 none, 1 relu, 2 leaky_relu, 3 relu6 (vectorised), kOtherActivation: the rest, a scalar pass.
 constexpr int kOtherActivation = 4;
 
+inline int activation_code(Activation act) {
+  return act == Activation::none         ? 0
+         : act == Activation::relu       ? 1
+         : act == Activation::leaky_relu ? 2
+         : act == Activation::relu6      ? 3  // MobileNet-v2's: vectorised, not the scalar pass
+                                         : kOtherActivation;
+}
+
 template <class T, bool Res, int Act>
 void finish_rows_plane(const T* __restrict acc, int64_t P, T* out, const T* residual, int64_t pitch, int64_t rows,
                        int64_t n, T bias_s, Activation act, T slope_s) {
@@ -190,12 +198,7 @@ template <class T>
 __attribute__((flatten, noinline)) void finish_rows(const T* acc, int64_t P, T* out, const T* residual, int64_t pitch,
                                                     int64_t rows, int64_t n, const T* bias, Activation act, T slope,
                                                     const Group& g) {
-  const int a = act == Activation::none         ? 0
-                : act == Activation::relu       ? 1
-                : act == Activation::leaky_relu ? 2
-                : act == Activation::relu6      ? 3  // MobileNet-v2's: vectorised, not the scalar pass
-                                                : kOtherActivation;
-  switch (a + (residual ? kOtherActivation + 1 : 0)) {
+  switch (activation_code(act) + (residual ? kOtherActivation + 1 : 0)) {
     case 0: return finish_rows_as<T, false, 0>(acc, P, out, residual, pitch, rows, n, bias, act, slope, g);
     case 1: return finish_rows_as<T, false, 1>(acc, P, out, residual, pitch, rows, n, bias, act, slope, g);
     case 2: return finish_rows_as<T, false, 2>(acc, P, out, residual, pitch, rows, n, bias, act, slope, g);
@@ -872,7 +875,6 @@ __attribute__((flatten)) void run_scalar_rows(const Args<T>& A, int64_t begin, i
 constexpr int64_t kWideRowBytes = 1024, kWideRowBand = 8;
 
 #if defined(__AVX512F__)
-constexpr bool kInPlacePath = true;
 
 // Column vectors one walk down the rows keeps accumulators for (KH each, with the KH * KW weights
 // in registers too); the row's other vectors take further walks.
@@ -987,11 +989,7 @@ __attribute__((flatten)) void run_in_place(const Args<T>& A, int64_t band, int64
   const int64_t H = p.in[1], W = p.in[2], Ho = p.out[1], Wo = p.out[2], kH = p.kernel[1], kW = p.kernel[2];
   const int64_t nbands = ceil_div(Ho, band), m = p.out_channels / p.in_channels;
   const Activation act = p.activation;
-  const int code = act == Activation::none         ? 0
-                   : act == Activation::relu       ? 1
-                   : act == Activation::leaky_relu ? 2
-                   : act == Activation::relu6      ? 3
-                                                   : kOtherActivation;
+  const int code = activation_code(act);
   const T slope = static_cast<T>(p.negative_slope);
   for (int64_t item = begin; item < end; ++item) {
     const int64_t plane = item / nbands, oh0 = (item % nbands) * band, rows = min64(band, Ho - oh0);
@@ -1014,7 +1012,6 @@ __attribute__((flatten)) void run_in_place(const Args<T>& A, int64_t band, int64
   }
 }
 #else
-constexpr bool kInPlacePath = false;
 bool in_place_applies(const ConvParams&) { return false; }
 template <class T>
 void run_in_place(const Args<T>&, int64_t, int64_t, int64_t) {}
@@ -1047,7 +1044,7 @@ int run(const ConvParams& p, int64_t threads, std::uintptr_t x, std::uintptr_t w
   A.bias = p.has_bias ? reinterpret_cast<const T*>(bias) : nullptr;
   A.residual = p.has_residual ? reinterpret_cast<const T*>(residual) : nullptr;
   A.out = reinterpret_cast<T*>(out);
-  if (kInPlacePath && in_place_applies(p)) {
+  if (in_place_applies(p)) {
     // Whole planes, or bands of rows when there are too few planes for every thread, and short
     // bands for wide rows (see kWideRowBytes).
     const int64_t planes = p.batch * p.out_channels, Ho = p.out[1];
