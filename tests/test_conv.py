@@ -373,6 +373,20 @@ def test_packed_weight_winograd_form(rng, dtype):
     np.testing.assert_array_equal(ops.conv2d(x, w, b, 1, 1, 1, 2, activation="relu", packed_weight=pw), want)
 
 
+@pytest.mark.parametrize("taps", [3, 5, 7])
+def test_packed_weight_winograd_form_1d(rng, taps):
+    """1-d weights of 3, 5 and 7 taps carry their F(1x2, 1xr) form, which the calls read."""
+    x, w, b = _arrays(rng, np.float32, (2, 16, 256), (24, 16, taps), (24,))  # auto takes Winograd
+    pw = ops.conv.pack_conv_weight(w)
+    assert pw.winograd is not None
+    want = ops.conv1d(x, w, b, 1, taps // 2)
+    np.testing.assert_array_equal(ops.conv1d(x, w, b, 1, taps // 2, packed_weight=pw), want)
+    pw.winograd[0][...] = 0  # zero transformed weights: every output is the bias
+    zeroed = ops.conv1d(x, w, b, 1, taps // 2, packed_weight=pw)
+    np.testing.assert_array_equal(zeroed, np.broadcast_to(b.reshape(1, 24, 1), zeroed.shape))
+    assert ops.conv.pack_conv_weight(w[:, :, :taps - 1]).winograd is None  # even taps: no Winograd form
+
+
 def test_pack_conv_weight_non_contiguous(rng):
     base = rng.uniform(-1, 1, (6, 4, 3, 3, 2)).astype(np.float32)
     w = base[..., 0]  # strided view: packed from a contiguous copy, checked against the view itself
@@ -508,26 +522,84 @@ def test_winograd_transposed_matches_reference(winograd_isa, rng, case, dtype):
                              output_padding=(op_d, op, op), groups=g)
 
 
-@pytest.mark.parametrize("transposed", [False, True], ids=["forward", "transposed"])
-def test_winograd_in_place_residual_and_path_taken(rng, transposed):
+# batch, C_in, C_out, L, taps, padding, dilation, groups
+WINOGRAD_1D_CASES = [
+    (1, 1, 1, 1, 3, 1, 1, 1),          # one output, one partial tile
+    (1, 1, 1, 7, 7, 0, 1, 1),          # one output of a 7-tap kernel, no padding
+    (2, 3, 5, 20, 7, 3, 1, 1),         # odd output count: the last tile half outside
+    (2, 4, 6, 9, 5, 6, 1, 2),          # padding past the kernel: tiles that read only padding, grouped
+    (3, 5, 4, 150, 7, "same", 1, 1),   # rows longer than a panel
+    (2, 6, 7, 50, 3, 2, 2, 1),         # dilation 2: two phases
+    (1, 5, 4, 41, 7, 5, 2, 1),         # padding not a multiple of the dilation: shifted phases
+    (2, 4, 6, 33, 5, "same", 2, 2),    # dilation 2 with 'same', grouped
+    (5, 12, 20, 30, 5, 2, 1, 4),       # several work items per group
+    (1, 520, 17, 12, 7, 3, 1, 1),      # C_in over one K block (kc <= 512)
+    (1, 16, 30, 70, 3, 0, 1, 1),       # C_out not a multiple of the tile rows
+]
+
+
+@pytest.mark.parametrize("winograd_isa", cpu_isas(), indirect=True)
+@pytest.mark.parametrize("case", WINOGRAD_1D_CASES, ids=lambda c: f"{c[1]}to{c[2]}-L{c[3]}-k{c[4]}-p{c[5]}-d{c[6]}-g{c[7]}")
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_winograd_1d_matches_reference(winograd_isa, rng, case, dtype):
+    """conv1d with 3, 5 and 7 taps: F(1x2, 1xr) over tiles of 2 outputs."""
+    batch, cin, cout, length, taps, p, d, g = case
+    x, w, b = _arrays(rng, dtype, (batch, cin, length), (cout, cin // g, taps), (cout,))
+    r = rng.uniform(-1, 1, size=(batch, cout) + ops.conv.conv_geometry("t", 1, x.shape, w.shape, 1, p, d, g).out_size)
+    r = r.astype(dtype)
+    for activation in (None, "relu", "gelu"):
+        got = ops.conv1d(x, w, b, 1, p, d, g, residual=r, activation=activation)
+        check_conv(got, x, w, b, residual=r, activation=activation, padding=p, dilation=d, groups=g)
+    got = ops.conv1d(x, w, None, 1, p, d, g)
+    check_conv(got, x, w, padding=p, dilation=d, groups=g)
+
+
+# C_in, C_out, (H, W), kernel, padding, dilation: 2-d and 3-d kernels one row high
+WINOGRAD_1XR_CASES = [
+    (4, 6, (5, 30), (1, 7), (0, 3), 1),
+    (5, 3, (4, 19), (1, 5), (1, 2), (3, 1)),         # padding along H: rows of zeros; dilation along H ignored
+    (3, 4, (3, 4, 21), (2, 1, 3), (1, 0, 1), (2, 1, 2)),  # depth taps as input channels, dilation 2 along W
+]
+
+
+@pytest.mark.parametrize("winograd_isa", cpu_isas(), indirect=True)
+@pytest.mark.parametrize("case", WINOGRAD_1XR_CASES, ids=lambda c: f"k{'x'.join(map(str, c[3]))}-p{c[4]}-d{c[5]}")
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_winograd_1xr_kernels_match_reference(winograd_isa, rng, case, dtype):
+    """2-d 1xr kernels (Inception's factorised 1x7) and 3-d kd x 1 x r ones take the same tiles."""
+    cin, cout, size, kernel, p, d = case
+    x, w, b = _arrays(rng, dtype, (2, cin, *size), (cout, cin, *kernel), (cout,))
+    conv = ops.conv2d if len(size) == 2 else ops.conv3d
+    got = conv(x, w, b, 1, p, d, activation="leaky_relu")
+    check_conv(got, x, w, b, activation="leaky_relu", padding=p, dilation=d)
+
+
+@pytest.mark.parametrize("kind", ["forward", "transposed", "1d"])
+def test_winograd_in_place_residual_and_path_taken(rng, kind):
     """The residual may be the output itself (each output is read before it is stored; the
     extension's entry point allows it, ops.conv* never does it); and the Winograd path really
     runs: its result is not bit-equal to the packed path's (another summation order)."""
     from pydeepkit import _ext
     cpu = _ext.module("cpu")
     previous = cpu.conv_path()
+    transposed = kind == "transposed"
     if transposed:  # F(2x2, 2x2) on the phases of a 4x4 stride-2 transposed convolution
         x, w, b = _arrays(rng, np.float32, (2, 40, 9, 8), (40, 24, 4, 4), (24,))
         kw = dict(stride=2, padding=1)
         geometry = ((1, 9, 8), (1, 18, 16), (1, 4, 4), (1, 2, 2), (1, 1, 1), (0, 1, 1))
         conv, check = ops.conv_transpose2d, check_conv_transpose
+    elif kind == "1d":  # F(1x2, 1x7)
+        x, w, b = _arrays(rng, np.float32, (2, 48, 61), (40, 48, 7), (40,))
+        kw = dict(padding=3)
+        geometry = ((1, 1, 61), (1, 1, 61), (1, 1, 7), (1, 1, 1), (1, 1, 1), (0, 0, 3))
+        conv, check = ops.conv1d, check_conv
     else:
         x, w, b = _arrays(rng, np.float32, (2, 48, 16, 15), (40, 48, 3, 3), (40,))
         kw = dict(padding=1)
         geometry = ((1, 16, 15), (1, 16, 15), (1, 3, 3), (1, 1, 1), (1, 1, 1), (0, 1, 1))
         conv, check = ops.conv2d, check_conv
     cout = b.shape[0]
-    r = rng.uniform(-1, 1, size=(2, cout) + geometry[1][1:]).astype(np.float32)
+    r = rng.uniform(-1, 1, size=(2, cout) + geometry[1][3 - (x.ndim - 2):]).astype(np.float32)
     try:
         cpu.set_conv_path("winograd")
         out = r.copy()

@@ -49,20 +49,29 @@ enum class ForwardPath : int { automatic = 0, direct = 1, packed = 2, winograd =
 const char* const kPathNames[] = {"auto", "direct", "packed", "winograd"};
 NamedChoice<4> forward_path("set_conv_path", kPathNames);
 
-// The shapes F(2x2, 3x3) computes: a 3x3 kernel (across H, W) sliding by 1 over a zero-padded
-// input, undilated or with dilation 2 across (split into 2 x 2 phases that are undilated
-// convolutions; larger dilations would need wider column gathers). A 3-d kernel's depth taps
-// (any size and dilation, stride 1) become more input channels of the 2-d transform.
-// Transposed: 2-d 4x4 kernels of stride 2 (each output phase a 2x2 forward convolution; a 3-d
-// one of depth 1 only while its output stays one deep, which output_padding along D can change).
+// The shapes the Winograd path computes: a 3x3 kernel (across H, W; F(2x2, 3x3)) or a 1x7 one
+// (conv1d's k = 7, or a 2-d 1x7; F(1x2, 1x7)) sliding by 1 over a zero-padded input, undilated or
+// with dilation 2 across (split into 2 x 2 phases that are undilated convolutions; larger
+// dilations would need wider column gathers; a kernel one row high ignores its dilation along H).
+// A 3-d kernel's depth taps (any size and dilation, stride 1) become more input channels of the
+// 2-d transform. Transposed: 2-d 4x4 kernels of stride 2 (each output phase a 2x2 forward
+// convolution; a 3-d one of depth 1 only while its output stays one deep, which output_padding
+// along D can change).
 bool winograd_fits(const ConvParams& p) {
   if (p.transposed)
     return p.in[0] == 1 && p.out[0] == 1 && p.kernel[0] == 1 && p.kernel[1] == 4 && p.kernel[2] == 4 &&
            p.stride[1] == 2 && p.stride[2] == 2 && p.dilation[1] == 1 && p.dilation[2] == 1 &&
            p.padding_mode == PaddingMode::zeros;
+  const bool kernel_3x3 = p.kernel[1] == 3 && p.kernel[2] == 3 && p.dilation[1] <= 2;
+  const bool kernel_1xr = p.kernel[1] == 1 && (p.kernel[2] == 3 || p.kernel[2] == 5 || p.kernel[2] == 7);
   return !conv_is_depthwise(p) && p.padding_mode == PaddingMode::zeros && p.stride[0] == 1 &&
-         p.kernel[1] == 3 && p.kernel[2] == 3 && p.stride[1] == 1 && p.stride[2] == 1 && p.dilation[1] <= 2 &&
-         p.dilation[2] <= 2;
+         (kernel_3x3 || kernel_1xr) && p.stride[1] == 1 && p.stride[2] == 1 && p.dilation[2] <= 2;
+}
+// Which tiles a fitting shape runs.
+WinogradTile winograd_tile(const ConvParams& p) {
+  if (p.transposed) return WinogradTile::f2x2_2x2_phases;
+  if (p.kernel[1] == 3) return WinogradTile::f2x2_3x3;
+  return p.kernel[2] == 3 ? WinogradTile::f1x2_1x3 : p.kernel[2] == 5 ? WinogradTile::f1x2_1x5 : WinogradTile::f1x2_1x7;
 }
 // "auto" takes the Winograd path from this many channels per group in and out (with 3 input
 // channels it ran 1.5x slower than the direct path: the transforms' per-channel cost is not
@@ -157,18 +166,34 @@ int64_t packed_weights_elems(const ConvParams& p, const GemmCpuPlan& gemm, DType
 }
 int64_t packed_weights_layout(const GemmCpuPlan& gemm) { return gemm.mr << 32 | gemm.kc; }
 
-// Products per tile: F(2x2, 3x3) 16, F(2x2, 2x2) (transposed) 9.
-int64_t winograd_positions(const ConvParams& p) { return p.transposed ? 9 : 16; }
+// Products per tile (F(2x2, 3x3) 16, F(2x2, 2x2) 9, F(1x2, 1x7) 8), output rows per tile, and the
+// direct sum's taps per output (per depth tap).
+struct WinogradShape {
+  int64_t positions, tile_rows, taps;
+};
+WinogradShape winograd_shape(WinogradTile tile) {
+  switch (tile) {
+    case WinogradTile::f2x2_3x3: return {16, 2, 9};
+    case WinogradTile::f2x2_2x2_phases: return {9, 2, 4};
+    case WinogradTile::f1x2_1x3: return {4, 1, 3};
+    case WinogradTile::f1x2_1x5: return {6, 1, 5};
+    case WinogradTile::f1x2_1x7: return {8, 1, 7};
+  }
+  return {0, 1, 1};
+}
 
 // The Winograd path's plan without its buffers: the blocking of its cout_g x K GEMMs, the tiles,
-// and the sizes of the transformed weights (a group's matrices: 16, or 9 per transposed phase).
+// and the sizes of the transformed weights (a group's matrices: one per position, per transposed
+// phase).
 ConvCpuPlan winograd_plan(const ConvParams& p, DType dtype, int64_t threads) {
   ConvCpuPlan plan;
   plan.p = p;
   plan.threads = threads;
   plan.winograd = true;
+  plan.tile = winograd_tile(p);
+  const WinogradShape shape = winograd_shape(plan.tile);
   // K: the GEMMs' depth, input channels x depth taps
-  const int64_t es = dtype == DType::float32 ? 4 : 8, cout = conv_group_out(p), positions = winograd_positions(p);
+  const int64_t es = dtype == DType::float32 ? 4 : 8, cout = conv_group_out(p), positions = shape.positions;
   const int64_t K = conv_group_in(p) * (p.transposed ? 1 : p.kernel[0]);
   GemmParams g;
   g.M = cout;
@@ -182,9 +207,9 @@ ConvCpuPlan winograd_plan(const ConvParams& p, DType dtype, int64_t threads) {
   // Tiles of each output depth and phase (all phases sized as the largest; outputs past the real
   // ones are dropped).
   // Output phases: a transposed convolution's stride, or the dilation.
-  plan.phase_h = p.transposed ? p.stride[1] : p.dilation[1];
+  plan.phase_h = p.transposed ? p.stride[1] : p.kernel[1] == 1 ? 1 : p.dilation[1];
   plan.phase_w = p.transposed ? p.stride[2] : p.dilation[2];
-  plan.tiles_h = ((p.out[1] + plan.phase_h - 1) / plan.phase_h + 1) / 2;
+  plan.tiles_h = ((p.out[1] + plan.phase_h - 1) / plan.phase_h + shape.tile_rows - 1) / shape.tile_rows;
   plan.tiles_w = ((p.out[2] + plan.phase_w - 1) / plan.phase_w + 1) / 2;
   plan.tiles = p.batch * p.out[0] * plan.phase_h * plan.phase_w * plan.tiles_h * plan.tiles_w;
   // Panels per work item: V and M within the L2 budget, and several items per thread so that the
@@ -204,14 +229,13 @@ ConvCpuPlan winograd_plan(const ConvParams& p, DType dtype, int64_t threads) {
   return plan;
 }
 
-// The products per output against the direct sum's taps per output (per depth tap): 9, or 4 for
-// a 4x4 stride-2 transposed convolution.
+// The products per output against the direct sum's taps per output (per depth tap).
 bool winograd_pays(const ConvCpuPlan& plan) {
   const ConvParams& p = plan.p;
   const int64_t nr = plan.gemm.nr, tiles = plan.tiles;
-  const double taps = p.transposed ? 4.0 : 9.0;
-  const double work = static_cast<double>(winograd_positions(p)) * ((tiles + nr - 1) / nr * nr) /
-                      (taps * p.batch * conv_out_plane(p));
+  const WinogradShape shape = winograd_shape(plan.tile);
+  const double work = static_cast<double>(shape.positions) * ((tiles + nr - 1) / nr * nr) /
+                      (static_cast<double>(shape.taps) * p.batch * conv_out_plane(p));
   return conv_group_in(p) >= kWinogradChannels && conv_group_out(p) >= kWinogradChannels && work <= kWinogradWork;
 }
 
@@ -301,7 +325,7 @@ void conv_pack_winograd_weights(const ConvParams& p, std::uintptr_t w, std::uint
             "float64, got ", dtype_name(dtype));
   int64_t layout = 0;
   const int64_t elems = conv_winograd_weights_size(p, dtype, &layout);
-  PDK_CHECK(elems > 0, "conv_pack_weights: no Winograd form for these weights (3x3 2-d kernels with at least ",
+  PDK_CHECK(elems > 0, "conv_pack_weights: no Winograd form for these weights (3x3 or 1x7 kernels with at least ",
             kWinogradChannels, " channels per group in and out only)");
   PDK_CHECK(dst_elems == elems && w != 0 && dst != 0, "conv_pack_weights: expected a buffer of ", elems,
             " elements, got ", dst_elems);

@@ -7,6 +7,11 @@
 
 namespace pdk {
 
+// The Winograd path's tiles: F(2x2, 3x3) for 3x3 forward kernels (16 positions), F(2x2, 2x2) for
+// the 2x2 output phases of 4x4 stride-2 transposed ones (9), F(1x2, 1xr) for 1x3, 1x5 and 1x7
+// forward kernels (conv1d's; 4, 6 and 8 positions).
+enum class WinogradTile : int { f2x2_3x3 = 0, f2x2_2x2_phases = 1, f1x2_1x3 = 2, f1x2_1x5 = 3, f1x2_1x7 = 4 };
+
 // conv_cpu.cpp (compiled once) validates, picks the algorithm, sizes the blocking and allocates
 // every workspace; the per-ISA kernels never allocate (see gemm_cpu_kernels.cpp for why).
 struct ConvCpuPlan {
@@ -48,18 +53,19 @@ struct ConvCpuPlan {
   bool reads_input = false;
   const int64_t* tail_offsets = nullptr;
 
-  // Winograd path (conv_winograd_kernels.cpp; forward 3x3, stride 1, dilation 1 or 2, zero
-  // padding): outputs in 2x2 tiles, tiles_h x tiles_w per image, depth and phase, numbered over
-  // the batch; a work
-  // item is tile_panels NR-tile panels of one group. weights_packed holds each group's 16
-  // transformed weight matrices, weights_xi_elems apart, in the PackedA layout. A thread's
-  // per_thread_elems of workspace: the transformed input V ([xi][panel][ci][NR], xi v_xi_stride
-  // apart) then the products M ([xi][co][tile of the item], m_xi_stride apart).
+  // Winograd path (conv_winograd_kernels.cpp; the shapes in WinogradTile, stride 1, zero padding,
+  // dilation 1 or 2): outputs in m x 2 tiles (m: 2, or 1 for a 1x7 kernel), tiles_h x tiles_w per
+  // image, depth and phase, numbered over the batch; a work item is tile_panels NR-tile panels of
+  // one group. weights_packed holds each group's transformed weight matrices (one per position:
+  // 16, 9 or 8), weights_xi_elems apart, in the PackedA layout. A thread's per_thread_elems of
+  // workspace: the transformed input V ([xi][panel][ci][NR], xi v_xi_stride apart) then the
+  // products M ([xi][co][tile of the item], m_xi_stride apart).
   // A transposed convolution (4x4, stride 2) runs F(2x2, 2x2) on each of its 2x2 output phases,
-  // weight_phases = 4 sets of 9 matrices (forward: F(2x2, 3x3), one set of 16).
+  // weight_phases = 4 sets of 9 matrices (forward: one set).
   // Output phases along H and W (phase_h x phase_w: 2 along a dilated dim or a transposed
   // convolution's, else 1); tiles: one group's over the batch, every output depth and phase.
   bool winograd = false;
+  WinogradTile tile = WinogradTile::f2x2_3x3;
   int64_t tiles_h = 0, tiles_w = 0, tile_panels = 1, weight_phases = 1;
   int64_t phase_h = 1, phase_w = 1, tiles = 0;
   int64_t weights_xi_elems = 0, v_xi_stride = 0, m_xi_stride = 0;
@@ -80,7 +86,7 @@ struct ConvArrays {
 };
 
 // Kernel status codes.
-enum : int { kConvOk = 0, kConvBadDtype = 2 };
+enum : int { kConvOk = 0, kConvBadDtype = 2, kConvBadTile = 3 };
 
 // One set per instruction set (PDK_ISA_DISPATCH picks). conv_gemm_kernel: implicit-GEMM forward
 // and GEMM + gather transposed convolution. conv_pack_weights_kernel: the forward weights into

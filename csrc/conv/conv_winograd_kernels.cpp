@@ -1,4 +1,4 @@
-// Per-ISA Winograd convolutions as GEMMs over transformed tiles: F(2x2, 3x3) for stride-1 3x3 (or kD x 3x3) forward convolutions, F(2x2, 2x2) for the phases of 4x4 stride-2 transposed ones.
+// Per-ISA Winograd convolutions as GEMMs over transformed tiles: F(2x2, 3x3) for stride-1 3x3 (or kD x 3x3) forward convolutions, F(1x2, 1x7) for 1x7 ones (conv1d k = 7), F(2x2, 2x2) for the phases of 4x4 stride-2 transposed ones.
 //
 // Compiled once per instruction set under the ODR rules of gemm_cpu_kernels.cpp (everything in
 // pdk::PDK_ISA_NAMESPACE, helpers in an anonymous namespace, no std:: templates, no PDK_CHECK);
@@ -38,33 +38,188 @@
 namespace pdk::PDK_ISA_NAMESPACE {
 namespace {
 
-// u = G g G^T for one 3x3 kernel g (row-major), G = [1 0 0; 1/2 1/2 1/2; 1/2 -1/2 1/2; 0 0 1].
-template <class T>
-void transform_kernel(const T* g, T (&u)[16]) {
-  T t[4][3];
-  for (int c = 0; c < 3; ++c) {
-    const T g0 = g[c], g1 = g[3 + c], g2 = g[6 + c];
-    t[0][c] = g0;
-    t[1][c] = T(0.5) * (g0 + g1 + g2);
-    t[2][c] = T(0.5) * (g0 - g1 + g2);
-    t[3][c] = g2;
-  }
-  for (int r = 0; r < 4; ++r) {
-    u[r * 4 + 0] = t[r][0];
-    u[r * 4 + 1] = T(0.5) * (t[r][0] + t[r][1] + t[r][2]);
-    u[r * 4 + 2] = T(0.5) * (t[r][0] - t[r][1] + t[r][2]);
-    u[r * 4 + 3] = t[r][2];
-  }
-}
+// One dimension of a Winograd tile, F(m, r): m outputs of an r-tap kernel from alpha = m + r - 1
+// window points. kernel: G (alpha x r) on the taps g[k * stride] (in double: the fractions of
+// F(2, 7) then round once); input: B^T (alpha x alpha) on a window; output: A^T (m x alpha) on the
+// products. The 2-d tile is the product of a row and a column dimension.
+struct Untransformed {  // F(1, 1): the rows of a 1 x r kernel
+  static constexpr int alpha = 1, m = 1, r = 1;
+  static void kernel(const double* g, int64_t, double* u) { u[0] = g[0]; }
+  template <class V>
+  __attribute__((always_inline)) static void input(const V* d, V* v) { v[0] = d[0]; }
+  template <class V>
+  __attribute__((always_inline)) static void output(const V* x, V* y) { y[0] = x[0]; }
+};
 
-// u = G g G^T for one 2x2 kernel g, G = [1 0; 1 1; 0 1].
-template <class T>
-void transform_kernel(T g00, T g01, T g10, T g11, T (&u)[9]) {
-  const T t[3][2] = {{g00, g01}, {g00 + g10, g01 + g11}, {g10, g11}};
-  for (int r = 0; r < 3; ++r) {
-    u[r * 3 + 0] = t[r][0];
-    u[r * 3 + 1] = t[r][0] + t[r][1];
-    u[r * 3 + 2] = t[r][1];
+// F(2, 3), points 0, 1, -1, inf: G = [1 0 0; 1/2 1/2 1/2; 1/2 -1/2 1/2; 0 0 1],
+// B^T = [1 0 -1 0; 0 1 1 0; 0 -1 1 0; 0 1 0 -1], A^T = [1 1 1 0; 0 1 -1 -1].
+struct F2x3 {
+  static constexpr int alpha = 4, m = 2, r = 3;
+  static void kernel(const double* g, int64_t s, double* u) {
+    const double g0 = g[0], g1 = g[s], g2 = g[2 * s];
+    u[0] = g0;
+    u[1] = 0.5 * (g0 + g1 + g2);
+    u[2] = 0.5 * (g0 - g1 + g2);
+    u[3] = g2;
+  }
+  template <class V>
+  __attribute__((always_inline)) static void input(const V* d, V* v) {
+    v[0] = d[0] - d[2];
+    v[1] = d[1] + d[2];
+    v[2] = d[2] - d[1];
+    v[3] = d[1] - d[3];
+  }
+  template <class V>
+  __attribute__((always_inline)) static void output(const V* x, V* y) {
+    y[0] = x[0] + x[1] + x[2];
+    y[1] = x[1] - x[2] - x[3];
+  }
+};
+
+// F(2, 2), points 0, -1, inf: G = [1 0; 1 1; 0 1], B^T = [1 -1 0; 0 1 0; 0 -1 1], A^T = [1 1 0; 0 1 1].
+struct F2x2 {
+  static constexpr int alpha = 3, m = 2, r = 2;
+  static void kernel(const double* g, int64_t s, double* u) {
+    u[0] = g[0];
+    u[1] = g[0] + g[s];
+    u[2] = g[s];
+  }
+  template <class V>
+  __attribute__((always_inline)) static void input(const V* d, V* v) {
+    v[0] = d[0] - d[1];
+    v[1] = d[1];
+    v[2] = d[2] - d[1];
+  }
+  template <class V>
+  __attribute__((always_inline)) static void output(const V* x, V* y) {
+    y[0] = x[0] + x[1];
+    y[1] = x[1] + x[2];
+  }
+};
+
+// F(2, 5), points 0, +-1, +-2, inf (F(4, 3)'s, so B^T is the one of Lavin & Gray's F(4x4, 3x3)):
+//   G = [1/4 0 0 0 0; -1/6 [1 1 1 1 1]; -1/6 [1 -1 1 -1 1]; 1/24 [1 2 4 8 16]; 1/24 [1 -2 4 -8 16];
+//   0 0 0 0 1], A^T = [1 1 1 1 1 0; 0 1 -1 2 -2 1].
+struct F2x5 {
+  static constexpr int alpha = 6, m = 2, r = 5;
+  static void kernel(const double* g, int64_t s, double* u) {
+    const double g0 = g[0], g1 = g[s], g2 = g[2 * s], g3 = g[3 * s], g4 = g[4 * s];
+    u[0] = 0.25 * g0;
+    double even = g0 + g2 + g4, odd = g1 + g3;
+    u[1] = -(even + odd) / 6.0;
+    u[2] = -(even - odd) / 6.0;
+    even = (g0 + 4 * g2 + 16 * g4) / 24.0;
+    odd = (2 * g1 + 8 * g3) / 24.0;
+    u[3] = even + odd;
+    u[4] = even - odd;
+    u[5] = g4;
+  }
+  template <class V>
+  __attribute__((always_inline)) static void input(const V* d, V* v) {
+    using T = decltype(d[0][0] + 0);
+    v[0] = T(4) * d[0] - T(5) * d[2] + d[4];
+    V even = d[4] - T(4) * d[2], odd = d[3] - T(4) * d[1];
+    v[1] = even + odd;
+    v[2] = even - odd;
+    even = d[4] - d[2];
+    odd = T(2) * (d[3] - d[1]);
+    v[3] = even + odd;
+    v[4] = even - odd;
+    v[5] = T(4) * d[1] - T(5) * d[3] + d[5];
+  }
+  template <class V>
+  __attribute__((always_inline)) static void output(const V* x, V* y) {
+    using T = decltype(x[0][0] + 0);
+    y[0] = x[0] + (x[1] + x[2]) + (x[3] + x[4]);
+    y[1] = (x[1] - x[2]) + T(2) * (x[3] - x[4]) + x[5];
+  }
+};
+
+// F(2, 7), points 0, +-1, +-2, +-1/2, inf (F(6, 3)'s, so B^T is the one of Lavin & Gray's F(6x6,
+// 3x3)). Rows of G, B^T and A^T pair up as p and -p, so each pair is an even and an odd part:
+//   G rows 1-6: -2/9 [1 1 1 1 1 1 1], 1/90 [1 2 4 8 16 32 64], 1/90 [64 32 16 8 4 2 1] (signs
+//   alternating in the odd taps for -p); row 0 [1 0 ... 0], row 7 [0 ... 0 1];
+//   A^T = [1 1 1 1 1 1 1 0; 0 1 -1 2 -2 1/2 -1/2 1].
+// Its constants (up to 21/4, and 1/90 in G) are not exact in binary, unlike F(2, 3)'s halvings:
+// in float32 at 256 channels the largest error was 5x the direct sum's (2.3e-4 against 4.3e-5 on
+// outputs of standard deviation 14).
+struct F2x7 {
+  static constexpr int alpha = 8, m = 2, r = 7;
+  static void kernel(const double* g, int64_t s, double* u) {
+    const double g0 = g[0], g1 = g[s], g2 = g[2 * s], g3 = g[3 * s], g4 = g[4 * s], g5 = g[5 * s], g6 = g[6 * s];
+    u[0] = g0;
+    double even = g0 + g2 + g4 + g6, odd = g1 + g3 + g5;
+    u[1] = -2.0 / 9.0 * (even + odd);
+    u[2] = -2.0 / 9.0 * (even - odd);
+    even = (g0 + 4 * g2 + 16 * g4 + 64 * g6) / 90.0;
+    odd = (2 * g1 + 8 * g3 + 32 * g5) / 90.0;
+    u[3] = even + odd;
+    u[4] = even - odd;
+    even = (64 * g0 + 16 * g2 + 4 * g4 + g6) / 90.0;
+    odd = (32 * g1 + 8 * g3 + 2 * g5) / 90.0;
+    u[5] = even + odd;
+    u[6] = even - odd;
+    u[7] = g6;
+  }
+  template <class V>
+  __attribute__((always_inline)) static void input(const V* d, V* v) {
+    using T = decltype(d[0][0] + 0);
+    const T c21_4 = T(5.25), c17_4 = T(4.25), c5_4 = T(1.25), c5_2 = T(2.5);
+    v[0] = d[0] - d[6] + c21_4 * (d[4] - d[2]);
+    V even = d[2] + d[6] - c17_4 * d[4], odd = d[1] + d[5] - c17_4 * d[3];
+    v[1] = even + odd;
+    v[2] = even - odd;
+    even = d[6] + T(0.25) * d[2] - c5_4 * d[4];
+    odd = T(0.5) * d[1] - c5_2 * d[3] + T(2) * d[5];
+    v[3] = even + odd;
+    v[4] = even - odd;
+    even = d[6] + T(4) * d[2] - T(5) * d[4];
+    odd = T(2) * d[1] - c5_2 * d[3] + T(0.5) * d[5];
+    v[5] = even + odd;
+    v[6] = even - odd;
+    v[7] = d[7] - d[1] + c21_4 * (d[3] - d[5]);
+  }
+  template <class V>
+  __attribute__((always_inline)) static void output(const V* x, V* y) {
+    using T = decltype(x[0][0] + 0);
+    y[0] = x[0] + (x[1] + x[2]) + (x[3] + x[4]) + (x[5] + x[6]);
+    y[1] = (x[1] - x[2]) + T(2) * (x[3] - x[4]) + T(0.5) * (x[5] - x[6]) + x[7];
+  }
+};
+
+// The tiles of each Winograd shape (WinogradTile): a row and a column dimension, and whether the
+// weights are the phases of a 4x4 stride-2 transposed kernel. Columns are always F(2, r): the
+// input transform gathers window columns in even/odd pairs and the output transform interleaves
+// the two outputs.
+template <class RowDim, class ColDim, bool kTransposed>
+struct Tiles {
+  using Rows = RowDim;
+  using Cols = ColDim;
+  static constexpr bool transposed = kTransposed;
+  static constexpr int positions = Rows::alpha * Cols::alpha;
+  static_assert(Cols::m == 2, "column pairs and the output interleave assume 2 outputs per tile column");
+};
+using TilesF2x2_3x3 = Tiles<F2x3, F2x3, false>;
+using TilesF2x2_2x2 = Tiles<F2x2, F2x2, true>;
+using TilesF1x2_1x3 = Tiles<Untransformed, F2x3, false>;
+using TilesF1x2_1x5 = Tiles<Untransformed, F2x5, false>;
+using TilesF1x2_1x7 = Tiles<Untransformed, F2x7, false>;
+
+// u = G g G^T for one Rows::r x Cols::r kernel g (row-major).
+template <class T, class Tile>
+void transform_kernel(const double* g, T (&u)[Tile::positions]) {
+  using Rows = typename Tile::Rows;
+  using Cols = typename Tile::Cols;
+  double t[Rows::alpha][Cols::r];
+  for (int c = 0; c < Cols::r; ++c) {
+    double column[Rows::alpha];
+    Rows::kernel(g + c, Cols::r, column);
+    for (int a = 0; a < Rows::alpha; ++a) t[a][c] = column[a];
+  }
+  for (int a = 0; a < Rows::alpha; ++a) {
+    double row[Cols::alpha];
+    Cols::kernel(t[a], 1, row);
+    for (int b = 0; b < Cols::alpha; ++b) u[a * Cols::alpha + b] = static_cast<T>(row[b]);
   }
 }
 
@@ -79,33 +234,39 @@ inline TransposedPhase transposed_phase(int64_t r, int64_t pad) {
   return TransposedPhase{first, (r + pad - first) / 2 - 1};
 }
 
-// The A x A transformed positions of one (output channel, K row) pair of weight phase `phase`:
-// forward, K row k = (ci, kd) of the 3x3 kernels; transposed, input channel k of the 2x2
-// sub-kernel of output phase (phase / 2, phase % 2).
-template <class T, int A>
+// The transformed positions of one (output channel, K row) pair of weight phase `phase`: forward,
+// K row k = (ci, kd) of the kernels; transposed, input channel k of the 2x2 sub-kernel of output
+// phase (phase / 2, phase % 2).
+template <class T, class Tile>
 void kernel_positions(const ConvParams& p, const T* w, int64_t g, int64_t phase, int64_t co, int64_t k,
-                      T (&u)[A * A]) {
+                      T (&u)[Tile::positions]) {
+  constexpr int taps = Tile::Rows::r * Tile::Cols::r;
   const int64_t cout = p.out_channels / p.groups;
-  if constexpr (A == 4) {
+  double kernel[taps];
+  if constexpr (!Tile::transposed) {
     const int64_t K = p.in_channels / p.groups * p.kernel[0];
-    transform_kernel(w + ((g * cout + co) * K + k) * 9, u);
+    const T* const tap = w + ((g * cout + co) * K + k) * taps;
+    for (int i = 0; i < taps; ++i) kernel[i] = tap[i];
   } else {
     const TransposedPhase y = transposed_phase(phase / 2, p.pad[1]), x = transposed_phase(phase % 2, p.pad[2]);
     const T* tap = w + ((g * (p.in_channels / p.groups) + k) * cout + co) * 16;  // [C_in, C_out / groups, 4, 4]
-    transform_kernel(tap[(y.first + 2) * 4 + x.first + 2], tap[(y.first + 2) * 4 + x.first],
-                     tap[y.first * 4 + x.first + 2], tap[y.first * 4 + x.first], u);
+    kernel[0] = tap[(y.first + 2) * 4 + x.first + 2];
+    kernel[1] = tap[(y.first + 2) * 4 + x.first];
+    kernel[2] = tap[y.first * 4 + x.first + 2];
+    kernel[3] = tap[y.first * 4 + x.first];
   }
+  transform_kernel<T, Tile>(kernel, u);
 }
 
 // Every group's transformed weight matrices (cout_g x K, one per weight phase and position) into
 // plan.weights_packed, each in the PackedA layout (K blocks of plan.gemm.kc, MR-row panels, rows
-// past cout_g zero): matrix (phase, xi) of group g at g * weights_group_elems + (phase * A * A +
-// xi) * weights_xi_elems. A task is one MR-row panel of one phase of a group: its matrices' panels
+// past cout_g zero): matrix (phase, xi) of group g at g * weights_group_elems + (phase *
+// Tile::positions + xi) * weights_xi_elems. A task is one MR-row panel of one phase of a group: its matrices' panels
 // are then each written front to back (writing row by row instead, 14 elements apart in 16
 // streams, made a 512x512 transform take longer than the convolution).
-template <class T, int A>
+template <class T, class Tile>
 void transform_weights(const ConvCpuPlan& plan, const T* w, bool team) {
-  constexpr int P = A * A;
+  constexpr int P = Tile::positions;
   const ConvParams& p = plan.p;
   const int64_t K = plan.gemm.p.K, cout = p.out_channels / p.groups, phases = plan.weight_phases;
   const int64_t rows = padded_rows(cout), panels = rows / kMR, tasks = p.groups * phases * panels;
@@ -118,7 +279,7 @@ void transform_weights(const ConvCpuPlan& plan, const T* w, bool team) {
       T* const at = group + pc * rows + r0 * kb + (k - pc) * kMR;  // PackedA::block(r0, pc, kb), row k - pc
       for (int64_t i = 0; i < kMR; ++i) {
         T u[P] = {};
-        if (r0 + i < cout) kernel_positions<T, A>(p, w, g, phase, r0 + i, k, u);
+        if (r0 + i < cout) kernel_positions<T, Tile>(p, w, g, phase, r0 + i, k, u);
         for (int xi = 0; xi < P; ++xi) at[xi * plan.weights_xi_elems + i] = u[xi];
       }
     }
@@ -135,8 +296,8 @@ void transform_weights(const ConvCpuPlan& plan, const T* w, bool team) {
 // phase, ty, tx0 ... tx0 + len - 1) at lanes lane ... lane + len - 1 (od: the output depth of a
 // 3-d convolution, else 0). The outputs split into phases (ry, rx) holding outputs (ry + s oy',
 // rx + s ox'), each an undilated convolution of its own: s = 2 along dilated dims of a forward
-// convolution and for a transposed one, else 1 (plan.phase_h, phase_w). Tile (ty, tx) of a phase covers its
-// outputs oy' = 2 ty + (0, 1), ox' = 2 tx + (0, 1).
+// convolution and for a transposed one, else 1 (plan.phase_h, phase_w). Tile (ty, tx) of a phase
+// covers its outputs oy' = m ty + (0 ... m - 1), ox' = 2 tx + (0, 1) (m: Rows::m, 2 or 1).
 struct Segment {
   int64_t n, od, ry, rx, ty, tx0;
   int32_t lane, len;
@@ -222,85 +383,76 @@ struct Window {
   int64_t y0, step_y, x0, step_x;
 };
 
-template <class T>
-Window window_of(const ConvParams& p, const Segment& s) {
-  if (p.transposed) {
+template <class Tile>
+Window window_of(const ConvCpuPlan& plan, const Segment& s) {
+  const ConvParams& p = plan.p;
+  constexpr int64_t mh = Tile::Rows::m;
+  if constexpr (Tile::transposed) {
     const TransposedPhase y = transposed_phase(s.ry, p.pad[1]), x = transposed_phase(s.rx, p.pad[2]);
-    return Window{2 * s.ty + y.shift, 1, 2 * s.tx0 + x.shift, 1};
+    return Window{mh * s.ty + y.shift, 1, 2 * s.tx0 + x.shift, 1};
   }
-  const int64_t dh = p.dilation[1], dw = p.dilation[2];
+  // the phases are the dilations (1 along H for a kernel one row high, whatever its dilation)
+  const int64_t dh = plan.phase_h, dw = plan.phase_w;
   const PhaseSource sy = phase_source(s.ry, p.pad[1], dh), sx = phase_source(s.rx, p.pad[2], dw);
-  return Window{(2 * s.ty + sy.shift) * dh + sy.phase, dh, (2 * s.tx0 + sx.shift) * dw + sx.phase, dw};
+  return Window{(mh * s.ty + sy.shift) * dh + sy.phase, dh, (2 * s.tx0 + sx.shift) * dw + sx.phase, dw};
 }
 
-// V's A * A rows of one input channel (plane x_c, H x W) for one segment: v[xi * xi_stride + k]
-// for its tiles k < len, from the A x A windows `win` places. For L tiles at a time, each row's
-// window columns (0, 1) and (2, 3) come from column_pair; B^T is then applied down the rows and
-// along them, all in registers: F(2x2, 3x3): B^T = [1 0 -1 0; 0 1 1 0; 0 -1 1 0; 0 1 0 -1];
-// F(2x2, 2x2): B^T = [1 -1 0; 0 1 0; 0 -1 1].
-template <class T, int A>
-__attribute__((flatten)) void transform_input(const T* x_c, const ConvParams& p, const Segment& s, T* v,
+// V's rows of one input channel (plane x_c, H x W) for one segment: v[xi * xi_stride + k] for its
+// tiles k < len, from the Rows::alpha x Cols::alpha windows `win` places. For L tiles at a time,
+// each row's window columns come in (even, odd) pairs from column_pair; B^T is then applied down
+// the rows and along them, all in registers.
+template <class T, class Tile>
+__attribute__((flatten)) void transform_input(const T* x_c, const ConvCpuPlan& plan, const Segment& s, T* v,
                                               int64_t xi_stride) {
   using V = typename Vec<T>::type;
   using VU = typename Vec<T>::utype;
+  using Rows = typename Tile::Rows;
+  using Cols = typename Tile::Cols;
+  constexpr int AH = Rows::alpha, AW = Cols::alpha, kPairs = (AW + 1) / 2;
   constexpr int64_t L = kLanes<T>;
-  const int64_t H = p.in[1], W = p.in[2], len = s.len;
-  const Window win = window_of<T>(p, s);
-  const T* rows[A];
-  for (int r = 0; r < A; ++r) {
+  const int64_t H = plan.p.in[1], W = plan.p.in[2], len = s.len;
+  const Window win = window_of<Tile>(plan, s);
+  const T* rows[AH];
+  for (int r = 0; r < AH; ++r) {
     const int64_t iy = win.y0 + r * win.step_y;
     rows[r] = iy >= 0 && iy < H ? x_c + iy * W : nullptr;
   }
-  // B^T applied to 4 (A = 4) or 3 values
-  auto transform = [](const V* d, V* out) __attribute__((always_inline)) {
-    if constexpr (A == 4) {
-      out[0] = d[0] - d[2];
-      out[1] = d[1] + d[2];
-      out[2] = d[2] - d[1];
-      out[3] = d[1] - d[3];
-    } else {
-      out[0] = d[0] - d[1];
-      out[1] = d[1];
-      out[2] = d[2] - d[1];
-    }
-  };
   for (int64_t k = 0; k < len; k += L) {
-    V col[A][4];  // col[r][c]: row r of the window, column c of each of the L tiles (c < A used)
-    for (int r = 0; r < A; ++r) {
+    V col[AH][2 * kPairs];  // col[r][c]: row r of the window, column c of each of the L tiles (c < AW used)
+    for (int r = 0; r < AH; ++r) {
       if (!rows[r]) {
-        for (int c = 0; c < 4; ++c) col[r][c] = V{};
+        for (int c = 0; c < 2 * kPairs; ++c) col[r][c] = V{};
         continue;
       }
-      for (int half = 0; half < 2; ++half)
-        column_pair(rows[r], W, win.x0 + (2 * k + 2 * half) * win.step_x, win.step_x, &col[r][2 * half],
-                    &col[r][2 * half + 1]);
+      for (int pair = 0; pair < kPairs; ++pair)
+        column_pair(rows[r], W, win.x0 + (2 * k + 2 * pair) * win.step_x, win.step_x, &col[r][2 * pair],
+                    &col[r][2 * pair + 1]);
     }
-    V t[A][A];  // B^T down the rows: t[r][c]
-    for (int c = 0; c < A; ++c) {
-      V d[A], e[A];
-      for (int r = 0; r < A; ++r) d[r] = col[r][c];
-      transform(d, e);
-      for (int r = 0; r < A; ++r) t[r][c] = e[r];
+    V t[AH][AW];  // B^T down the rows: t[r][c]
+    for (int c = 0; c < AW; ++c) {
+      V d[AH], e[AH];
+      for (int r = 0; r < AH; ++r) d[r] = col[r][c];
+      Rows::input(d, e);
+      for (int r = 0; r < AH; ++r) t[r][c] = e[r];
     }
-    for (int r = 0; r < A; ++r) {
-      V out[A];
-      transform(t[r], out);
-      T* const dst = v + r * A * xi_stride + k;
+    for (int r = 0; r < AH; ++r) {
+      V out[AW];
+      Cols::input(t[r], out);
+      T* const dst = v + r * AW * xi_stride + k;
       if (k + L <= len) {
-        for (int c = 0; c < A; ++c) *reinterpret_cast<VU*>(dst + c * xi_stride) = out[c];
+        for (int c = 0; c < AW; ++c) *reinterpret_cast<VU*>(dst + c * xi_stride) = out[c];
       } else {
         const auto m = Partial<T>::mask(len - k);
-        for (int c = 0; c < A; ++c) Partial<T>::store(dst + c * xi_stride, out[c], m);
+        for (int c = 0; c < AW; ++c) Partial<T>::store(dst + c * xi_stride, out[c], m);
       }
     }
   }
 }
 
-// Output channel `channel` for one segment: m[xi * m_stride + k] to the 2x2 outputs of each tile
-// k < len, A^T on both sides (F(2x2, 3x3): [1 1 1 0; 0 1 -1 -1]; F(2x2, 2x2): [1 1 0; 0 1 1]),
-// then bias, residual and activation (the GEMM epilogue's order) on each output row run, clipped
-// to the output.
-template <class T, int A>
+// Output channel `channel` for one segment: m[xi * m_stride + k] to the Rows::m x 2 outputs of each
+// tile k < len, A^T down the columns and along the rows, then bias, residual and activation (the
+// GEMM epilogue's order) on each output row run, clipped to the output.
+template <class T, class Tile>
 __attribute__((flatten)) void transform_output(const ConvCpuPlan& plan, const T* m, int64_t m_stride, const Segment& s,
                                                int64_t channel, const T* bias, const T* residual, T* out) {
   const ConvParams& p = plan.p;
@@ -313,30 +465,22 @@ __attribute__((flatten)) void transform_output(const ConvCpuPlan& plan, const T*
     lo[i] = i / 2 + (i % 2) * L;
     hi[i] = L / 2 + i / 2 + (i % 2) * L;
   }
-  // A^T on A values
-  auto transform = [](const V* x, V* y) __attribute__((always_inline)) {
-    if constexpr (A == 4) {
-      y[0] = x[0] + x[1] + x[2];
-      y[1] = x[1] - x[2] - x[3];
-    } else {
-      y[0] = x[0] + x[1];
-      y[1] = x[1] + x[2];
-    }
-  };
+  using Rows = typename Tile::Rows;
+  using Cols = typename Tile::Cols;
+  constexpr int AH = Rows::alpha, AW = Cols::alpha, MH = Rows::m;
   const int64_t OH = p.out[1], OW = p.out[2], len = s.len;
-  alignas(64) T lines[2][2 * NR + 2 * L];
+  alignas(64) T lines[MH][2 * NR + 2 * L];
   for (int64_t k = 0; k < len; k += L) {
-    V col[2][A];  // A^T down the columns: col[a][j] for output row a of the tile
-    for (int j = 0; j < A; ++j) {
-      V x[A], y[2];
-      for (int r = 0; r < A; ++r) x[r] = *reinterpret_cast<const VU*>(m + (r * A + j) * m_stride + k);
-      transform(x, y);
-      col[0][j] = y[0];
-      col[1][j] = y[1];
+    V col[MH][AW];  // A^T down the columns: col[a][j] for output row a of the tile
+    for (int j = 0; j < AW; ++j) {
+      V x[AH], y[MH];
+      for (int r = 0; r < AH; ++r) x[r] = *reinterpret_cast<const VU*>(m + (r * AW + j) * m_stride + k);
+      Rows::output(x, y);
+      for (int a = 0; a < MH; ++a) col[a][j] = y[a];
     }
-    for (int a = 0; a < 2; ++a) {
+    for (int a = 0; a < MH; ++a) {
       V y[2];
-      transform(col[a], y);
+      Cols::output(col[a], y);
       *reinterpret_cast<V*>(lines[a] + 2 * k) = __builtin_shuffle(y[0], y[1], lo);
       *reinterpret_cast<V*>(lines[a] + 2 * k + L) = __builtin_shuffle(y[0], y[1], hi);
     }
@@ -346,8 +490,8 @@ __attribute__((flatten)) void transform_output(const ConvCpuPlan& plan, const T*
   const int64_t ox0 = 2 * s.tx0 * sw + s.rx;  // line element j is output column ox0 + j * sw
   const int64_t count = min64(2 * len, OW > ox0 ? (OW - ox0 + sw - 1) / sw : 0);
   const int64_t plane = ((s.n * p.out_channels + channel) * p.out[0] + s.od) * OH * OW;
-  for (int a = 0; a < 2; ++a) {
-    const int64_t oy = (2 * s.ty + a) * sh + s.ry;
+  for (int a = 0; a < MH; ++a) {
+    const int64_t oy = (MH * s.ty + a) * sh + s.ry;
     if (oy >= OH) break;
     T* const line = lines[a];
     const int64_t at = plane + oy * OW + ox0;
@@ -368,9 +512,9 @@ __attribute__((flatten)) void transform_output(const ConvCpuPlan& plan, const T*
 // weight phase's tiles, with the thread's V and M. A 3-d convolution's V rows are (ci, kd): row kd
 // of output depth od reads input depth od - pad + kd * dilation, whose rows are zero outside the
 // input.
-template <class T, int A>
+template <class T, class Tile>
 void winograd_item(const ConvCpuPlan& plan, const ConvArrays<T>& a, int64_t item, int64_t blocks, T* v, T* m) {
-  constexpr int NR = kNR<T>, P = A * A;
+  constexpr int NR = kNR<T>, P = Tile::positions;
   const ConvParams& p = plan.p;
   const int64_t cin = p.in_channels / p.groups, cout = p.out_channels / p.groups, kd = p.transposed ? 1 : p.kernel[0];
   const int64_t K = cin * kd, D = p.in[0];
@@ -397,7 +541,7 @@ void winograd_item(const ConvCpuPlan& plan, const ConvArrays<T>& a, int64_t item
             continue;
           }
           const T* x_c = a.x + ((s.n * p.in_channels + g * cin + ci) * D + id) * in_plane;
-          transform_input<T, A>(x_c, p, s, vrow + s.lane, v_xi);
+          transform_input<T, Tile>(x_c, plan, s, vrow + s.lane, v_xi);
         }
         if (filled < NR)
           for (int xi = 0; xi < P; ++xi) zero_exact(vrow + xi * v_xi + filled, NR - filled);
@@ -422,29 +566,29 @@ void winograd_item(const ConvCpuPlan& plan, const ConvArrays<T>& a, int64_t item
     for (int64_t co = 0; co < cout; ++co)
       for (int k = 0; k < nsegs[q]; ++k) {
         const Segment& s = segs[q][k];
-        transform_output<T, A>(plan, m + co * block_tiles + q * NR + s.lane, m_xi, s, g * cout + co, a.bias,
+        transform_output<T, Tile>(plan, m + co * block_tiles + q * NR + s.lane, m_xi, s, g * cout + co, a.bias,
                                a.residual, a.out);
       }
 }
 
-template <class T, int A>
+template <class T, class Tile>
 void winograd_thread(const ConvCpuPlan& plan, const ConvArrays<T>& a, int64_t tid, int64_t nt) {
   const ConvParams& p = plan.p;
-  if (!plan.weights_ready) transform_weights<T, A>(plan, a.w, nt > 1);
+  if (!plan.weights_ready) transform_weights<T, Tile>(plan, a.w, nt > 1);
   const int64_t per_phase = plan.tiles / plan.weight_phases, block_tiles = plan.tile_panels * kNR<T>;
   const int64_t blocks = (per_phase + block_tiles - 1) / block_tiles;
   const int64_t items = p.groups * plan.weight_phases * blocks;
   T* const v = static_cast<T*>(plan.workspace) + tid * plan.per_thread_elems;
-  T* const m = v + A * A * plan.v_xi_stride;
+  T* const m = v + Tile::positions * plan.v_xi_stride;
   if (nt > 1) {
 #pragma omp for schedule(dynamic, 1)
-    for (int64_t item = 0; item < items; ++item) winograd_item<T, A>(plan, a, item, blocks, v, m);
+    for (int64_t item = 0; item < items; ++item) winograd_item<T, Tile>(plan, a, item, blocks, v, m);
   } else {
-    for (int64_t item = 0; item < items; ++item) winograd_item<T, A>(plan, a, item, blocks, v, m);
+    for (int64_t item = 0; item < items; ++item) winograd_item<T, Tile>(plan, a, item, blocks, v, m);
   }
 }
 
-template <class T, int A>
+template <class T, class Tile>
 int run_winograd(const ConvCpuPlan& plan, std::uintptr_t x, std::uintptr_t w, std::uintptr_t bias,
                  std::uintptr_t residual, std::uintptr_t out) {
   const ConvArrays<T> a{reinterpret_cast<const T*>(x), reinterpret_cast<const T*>(w),
@@ -453,19 +597,39 @@ int run_winograd(const ConvCpuPlan& plan, std::uintptr_t x, std::uintptr_t w, st
 #ifdef _OPENMP
   if (plan.threads > 1) {
 #pragma omp parallel num_threads(plan.threads)
-    winograd_thread<T, A>(plan, a, omp_get_thread_num(), omp_get_num_threads());
+    winograd_thread<T, Tile>(plan, a, omp_get_thread_num(), omp_get_num_threads());
     return kConvOk;
   }
 #endif
-  winograd_thread<T, A>(plan, a, 0, 1);
+  winograd_thread<T, Tile>(plan, a, 0, 1);
   return kConvOk;
 }
 
 template <class T>
 int run_winograd(const ConvCpuPlan& plan, std::uintptr_t x, std::uintptr_t w, std::uintptr_t bias,
                  std::uintptr_t residual, std::uintptr_t out) {
-  return plan.p.transposed ? run_winograd<T, 3>(plan, x, w, bias, residual, out)
-                           : run_winograd<T, 4>(plan, x, w, bias, residual, out);
+  switch (plan.tile) {
+    case WinogradTile::f2x2_3x3: return run_winograd<T, TilesF2x2_3x3>(plan, x, w, bias, residual, out);
+    case WinogradTile::f2x2_2x2_phases: return run_winograd<T, TilesF2x2_2x2>(plan, x, w, bias, residual, out);
+    case WinogradTile::f1x2_1x3: return run_winograd<T, TilesF1x2_1x3>(plan, x, w, bias, residual, out);
+    case WinogradTile::f1x2_1x5: return run_winograd<T, TilesF1x2_1x5>(plan, x, w, bias, residual, out);
+    case WinogradTile::f1x2_1x7: return run_winograd<T, TilesF1x2_1x7>(plan, x, w, bias, residual, out);
+  }
+  return kConvBadTile;
+}
+
+// The forward weights' transform (transposed convolutions are not prepacked).
+template <class T>
+int transform_forward_weights(const ConvCpuPlan& plan, std::uintptr_t w) {
+  const T* const weights = reinterpret_cast<const T*>(w);
+  switch (plan.tile) {
+    case WinogradTile::f2x2_3x3: transform_weights<T, TilesF2x2_3x3>(plan, weights, false); return kConvOk;
+    case WinogradTile::f1x2_1x3: transform_weights<T, TilesF1x2_1x3>(plan, weights, false); return kConvOk;
+    case WinogradTile::f1x2_1x5: transform_weights<T, TilesF1x2_1x5>(plan, weights, false); return kConvOk;
+    case WinogradTile::f1x2_1x7: transform_weights<T, TilesF1x2_1x7>(plan, weights, false); return kConvOk;
+    case WinogradTile::f2x2_2x2_phases: break;
+  }
+  return kConvBadTile;
 }
 
 }  // namespace
@@ -480,9 +644,9 @@ int conv_winograd_kernel(const ConvCpuPlan& plan, std::uintptr_t x, std::uintptr
 }
 
 int conv_winograd_weights_kernel(const ConvCpuPlan& plan, std::uintptr_t w, DType dtype) {
-  switch (dtype) {  // forward weights only: transposed convolutions are not prepacked
-    case DType::float32: transform_weights<float, 4>(plan, reinterpret_cast<const float*>(w), false); return kConvOk;
-    case DType::float64: transform_weights<double, 4>(plan, reinterpret_cast<const double*>(w), false); return kConvOk;
+  switch (dtype) {
+    case DType::float32: return transform_forward_weights<float>(plan, w);
+    case DType::float64: return transform_forward_weights<double>(plan, w);
     default: return kConvBadDtype;
   }
 }

@@ -225,9 +225,10 @@ class PackedConvWeight:
     inputs costs up to a fifth of a ResNet-50 forward. ``weight`` is the array it was packed from;
     the kernel uses the packed copy only while its layout matches the active SIMD level, so
     set_simd never makes it wrong, but changing ``weight`` in place afterwards would: pack it
-    again (nn.fuse makes the weights it packs read-only). 3x3 2-d weights with at least 16
-    channels per group in and out also carry their Winograd form (``winograd``: buffer, elements,
-    layout; else None), for the calls that take that path."""
+    again (nn.fuse makes the weights it packs read-only). Weights with a 3x3 kernel across H, W,
+    or 1-d ones of 3, 5 or 7 taps (also 2-d 1x3, 1x5, 1x7), with at least 16 channels per group in
+    and out also carry their Winograd form (``winograd``: buffer, elements, layout; else None),
+    for the calls that take that path."""
 
     __slots__ = ("weight", "groups", "buffer", "elems", "layout", "winograd")
 
