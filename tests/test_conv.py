@@ -461,6 +461,42 @@ def test_winograd_matches_reference(winograd_isa, rng, case, dtype):
     check_conv(got, x, w, padding=p, dilation=d, groups=g)
 
 
+# batch, C_in, C_out, (H, W), padding, groups
+WINOGRAD_STRIDE2_CASES = [
+    (1, 1, 1, (3, 3), 0, 1),           # one output: every phase's window partly outside
+    (1, 1, 1, (1, 1), 1, 1),           # one input, padded all round
+    (2, 3, 5, (9, 11), 1, 1),          # odd sizes: the last tile row and column half outside
+    (2, 4, 6, (8, 8), 1, 2),           # ResNet's downsampling shape (even input, padding 1), grouped
+    (1, 5, 4, (13, 7), 2, 1),          # padding 2: windows shifted past the input
+    (2, 6, 4, (10, 12), 0, 1),         # no padding
+    (1, 3, 7, (4, 75), (0, 1), 1),     # one output row, rows longer than a panel, asymmetric padding
+    (3, 12, 20, (15, 14), 1, 4),       # several work items per group
+    (1, 140, 17, (6, 6), 1, 1),        # 4 x 140 phase rows: over one K block (kc <= 512)
+]
+
+
+@pytest.mark.parametrize("winograd_isa", cpu_isas(), indirect=True)
+@pytest.mark.parametrize("case", WINOGRAD_STRIDE2_CASES, ids=lambda c: f"{c[1]}to{c[2]}-{c[3][0]}x{c[3][1]}-p{c[4]}-g{c[5]}")
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_winograd_stride2_matches_reference(winograd_isa, rng, case, dtype):
+    """3x3 stride-2 convolutions: F(2x2, 2x2) on the 2x2 input phases, summed per position."""
+    batch, cin, cout, size, p, g = case
+    x, w, b = _arrays(rng, dtype, (batch, cin, *size), (cout, cin // g, 3, 3), (cout,))
+    r = rng.uniform(-1, 1, size=(batch, cout) + ops.conv.conv_geometry("t", 2, x.shape, w.shape, 2, p, 1, g).out_size)
+    r = r.astype(dtype)
+    for activation in (None, "relu", "sigmoid"):
+        got = ops.conv2d(x, w, b, 2, p, 1, g, residual=r, activation=activation)
+        check_conv(got, x, w, b, residual=r, activation=activation, stride=2, padding=p, groups=g)
+    got = ops.conv2d(x, w, None, 2, p, 1, g)
+    check_conv(got, x, w, stride=2, padding=p, groups=g)
+    # 3-d, stride 1 across depth: the depth taps are more input channels of each phase
+    x3 = np.stack([x, x[:, :, ::-1]], axis=2)
+    w3 = np.stack([w, -w[:, :, ::-1]], axis=2)
+    p3 = (1,) + ((p, p) if isinstance(p, int) else p)
+    got = ops.conv3d(x3, w3, b, (1, 2, 2), p3, 1, g)
+    check_conv(got, x3, w3, b, stride=(1, 2, 2), padding=p3, groups=g)
+
+
 # batch, C_in, C_out, (D, H, W), depth taps, padding, dilation
 WINOGRAD_3D_CASES = [
     (2, 4, 5, (3, 6, 7), 3, 1, 1),                   # C3D's 3x3x3
@@ -574,7 +610,7 @@ def test_winograd_1xr_kernels_match_reference(winograd_isa, rng, case, dtype):
     check_conv(got, x, w, b, activation="leaky_relu", padding=p, dilation=d)
 
 
-@pytest.mark.parametrize("kind", ["forward", "transposed", "1d"])
+@pytest.mark.parametrize("kind", ["forward", "transposed", "stride2", "1d"])
 def test_winograd_in_place_residual_and_path_taken(rng, kind):
     """The residual may be the output itself (each output is read before it is stored; the
     extension's entry point allows it, ops.conv* never does it); and the Winograd path really
@@ -588,6 +624,11 @@ def test_winograd_in_place_residual_and_path_taken(rng, kind):
         kw = dict(stride=2, padding=1)
         geometry = ((1, 9, 8), (1, 18, 16), (1, 4, 4), (1, 2, 2), (1, 1, 1), (0, 1, 1))
         conv, check = ops.conv_transpose2d, check_conv_transpose
+    elif kind == "stride2":  # F(2x2, 2x2) on the input phases
+        x, w, b = _arrays(rng, np.float32, (2, 48, 16, 15), (40, 48, 3, 3), (40,))
+        kw = dict(stride=2, padding=1)
+        geometry = ((1, 16, 15), (1, 8, 8), (1, 3, 3), (1, 2, 2), (1, 1, 1), (0, 1, 1))
+        conv, check = ops.conv2d, check_conv
     elif kind == "1d":  # F(1x2, 1x7)
         x, w, b = _arrays(rng, np.float32, (2, 48, 61), (40, 48, 7), (40,))
         kw = dict(padding=3)

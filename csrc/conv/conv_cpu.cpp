@@ -53,8 +53,9 @@ NamedChoice<4> forward_path("set_conv_path", kPathNames);
 // (conv1d's k = 7, or a 2-d 1x7; F(1x2, 1x7)) sliding by 1 over a zero-padded input, undilated or
 // with dilation 2 across (split into 2 x 2 phases that are undilated convolutions; larger
 // dilations would need wider column gathers; a kernel one row high ignores its dilation along H).
-// A 3-d kernel's depth taps (any size and dilation, stride 1) become more input channels of the
-// 2-d transform. Transposed: 2-d 4x4 kernels of stride 2 (each output phase a 2x2 forward
+// A 3x3 kernel of stride 2 (undilated) splits into 2x2 sub-kernels on the 2x2 input phases
+// (F(2x2, 2x2) each, summed in the transformed domain). A 3-d kernel's depth taps (any size and
+// dilation, stride 1) become more input channels of the 2-d transform. Transposed: 2-d 4x4 kernels of stride 2 (each output phase a 2x2 forward
 // convolution; a 3-d one of depth 1 only while its output stays one deep, which output_padding
 // along D can change).
 bool winograd_fits(const ConvParams& p) {
@@ -64,13 +65,16 @@ bool winograd_fits(const ConvParams& p) {
            p.padding_mode == PaddingMode::zeros;
   const bool kernel_3x3 = p.kernel[1] == 3 && p.kernel[2] == 3 && p.dilation[1] <= 2;
   const bool kernel_1xr = p.kernel[1] == 1 && (p.kernel[2] == 3 || p.kernel[2] == 5 || p.kernel[2] == 7);
+  const bool stride_1 = p.stride[1] == 1 && p.stride[2] == 1 && p.dilation[2] <= 2;
+  const bool stride_2 = p.kernel[1] == 3 && p.kernel[2] == 3 && p.stride[1] == 2 && p.stride[2] == 2 &&
+                        p.dilation[1] == 1 && p.dilation[2] == 1;
   return !conv_is_depthwise(p) && p.padding_mode == PaddingMode::zeros && p.stride[0] == 1 &&
-         (kernel_3x3 || kernel_1xr) && p.stride[1] == 1 && p.stride[2] == 1 && p.dilation[2] <= 2;
+         (((kernel_3x3 || kernel_1xr) && stride_1) || stride_2);
 }
 // Which tiles a fitting shape runs.
 WinogradTile winograd_tile(const ConvParams& p) {
   if (p.transposed) return WinogradTile::f2x2_2x2_phases;
-  if (p.kernel[1] == 3) return WinogradTile::f2x2_3x3;
+  if (p.kernel[1] == 3) return p.stride[1] == 2 ? WinogradTile::f2x2_3x3_s2 : WinogradTile::f2x2_3x3;
   return p.kernel[2] == 3 ? WinogradTile::f1x2_1x3 : p.kernel[2] == 5 ? WinogradTile::f1x2_1x5 : WinogradTile::f1x2_1x7;
 }
 // "auto" takes the Winograd path from this many channels per group in and out (with 3 input
@@ -80,6 +84,11 @@ WinogradTile winograd_tile(const ConvParams& p) {
 // 1.9x slower; 14x14 is 0.58 and ran 0.68x the direct path's time).
 constexpr int64_t kWinogradChannels = 16;
 constexpr double kWinogradWork = 0.75;
+// A stride-2 kernel saves less (25 products per 2x2 outputs against 36) and transforms 25/9 times
+// its weights on every call, so it pays only over enough tiles per group: against the better of
+// the direct and packed paths it ran 0.76-0.90x the time from 392 tiles up (128-256 channels),
+// and 0.95-1.33x at 128-196 tiles (1.1-6.7x below, where the weight transform dominates).
+constexpr int64_t kWinogradStride2Tiles = 300;
 // Bytes of one Winograd work item's V and M (the transformed input and the products), which
 // should stay in L2 between the transforms and the GEMMs.
 constexpr int64_t kWinogradBlockBudget = 512 * 1024;
@@ -166,20 +175,23 @@ int64_t packed_weights_elems(const ConvParams& p, const GemmCpuPlan& gemm, DType
 }
 int64_t packed_weights_layout(const GemmCpuPlan& gemm) { return gemm.mr << 32 | gemm.kc; }
 
-// Products per tile (F(2x2, 3x3) 16, F(2x2, 2x2) 9, F(1x2, 1x7) 8), output rows per tile, and the
-// direct sum's taps per output (per depth tap).
+// Transformed positions per tile (F(2x2, 3x3) 16, F(2x2, 2x2) 9, F(1x2, 1x7) 8), the input phases
+// the GEMM of a position may sum (K up to that many times the channels), the products per tile
+// and input channel (the positions' K rows, 25 for stride 2), output rows per tile, and the direct
+// sum's taps per output (per depth tap).
 struct WinogradShape {
-  int64_t positions, tile_rows, taps;
+  int64_t positions, input_phases, products, tile_rows, taps;
 };
 WinogradShape winograd_shape(WinogradTile tile) {
   switch (tile) {
-    case WinogradTile::f2x2_3x3: return {16, 2, 9};
-    case WinogradTile::f2x2_2x2_phases: return {9, 2, 4};
-    case WinogradTile::f1x2_1x3: return {4, 1, 3};
-    case WinogradTile::f1x2_1x5: return {6, 1, 5};
-    case WinogradTile::f1x2_1x7: return {8, 1, 7};
+    case WinogradTile::f2x2_3x3: return {16, 1, 16, 2, 9};
+    case WinogradTile::f2x2_3x3_s2: return {9, 4, 25, 2, 9};
+    case WinogradTile::f2x2_2x2_phases: return {9, 1, 9, 2, 4};
+    case WinogradTile::f1x2_1x3: return {4, 1, 4, 1, 3};
+    case WinogradTile::f1x2_1x5: return {6, 1, 6, 1, 5};
+    case WinogradTile::f1x2_1x7: return {8, 1, 8, 1, 7};
   }
-  return {0, 1, 1};
+  return {0, 1, 0, 1, 1};
 }
 
 // The Winograd path's plan without its buffers: the blocking of its cout_g x K GEMMs, the tiles,
@@ -192,22 +204,24 @@ ConvCpuPlan winograd_plan(const ConvParams& p, DType dtype, int64_t threads) {
   plan.winograd = true;
   plan.tile = winograd_tile(p);
   const WinogradShape shape = winograd_shape(plan.tile);
-  // K: the GEMMs' depth, input channels x depth taps
+  // K: the deepest GEMM's depth, input channels x depth taps x input phases
   const int64_t es = dtype == DType::float32 ? 4 : 8, cout = conv_group_out(p), positions = shape.positions;
-  const int64_t K = conv_group_in(p) * (p.transposed ? 1 : p.kernel[0]);
+  const int64_t K = conv_group_in(p) * (p.transposed ? 1 : p.kernel[0]) * shape.input_phases;
   GemmParams g;
   g.M = cout;
   g.K = K;
   g.N = g.ldc = 1;
   plan.gemm = plan_gemm(g, dtype, 1);
   const int64_t nr = plan.gemm.nr, rows = (cout + plan.gemm.mr - 1) / plan.gemm.mr * plan.gemm.mr;
-  plan.weights_xi_elems = round_to_lines(rows * K, es) + 64 / es;  // off the 4 KiB multiples, as V and M below
+  // Weights and V in units of one input phase's K1 rows (a position's matrix is 1-4 of them).
+  const int64_t K1 = K / shape.input_phases;
+  plan.weights_xi_elems = round_to_lines(rows * K1, es) + 64 / es;  // off the 4 KiB multiples, as V and M below
   plan.weight_phases = p.transposed ? p.stride[1] * p.stride[2] : 1;
-  plan.weights_group_elems = plan.weight_phases * positions * plan.weights_xi_elems;
+  plan.weights_group_elems = plan.weight_phases * shape.products * plan.weights_xi_elems;
   // Tiles of each output depth and phase (all phases sized as the largest; outputs past the real
   // ones are dropped).
   // Output phases: a transposed convolution's stride, or the dilation.
-  plan.phase_h = p.transposed ? p.stride[1] : p.kernel[1] == 1 ? 1 : p.dilation[1];
+  plan.phase_h = p.transposed ? p.stride[1] : p.kernel[1] == 1 ? 1 : p.dilation[1];  // 1 for stride 2
   plan.phase_w = p.transposed ? p.stride[2] : p.dilation[2];
   plan.tiles_h = ((p.out[1] + plan.phase_h - 1) / plan.phase_h + shape.tile_rows - 1) / shape.tile_rows;
   plan.tiles_w = ((p.out[2] + plan.phase_w - 1) / plan.phase_w + 1) / 2;
@@ -215,17 +229,18 @@ ConvCpuPlan winograd_plan(const ConvParams& p, DType dtype, int64_t threads) {
   // Panels per work item: V and M within the L2 budget, and several items per thread so that the
   // dynamic schedule balances (the last item of a small plane may be mostly empty).
   const int64_t panels = (plan.tiles + nr - 1) / nr;
-  int64_t tp = std::clamp<int64_t>(kWinogradBlockBudget / (positions * (K + cout) * nr * es), 1, kMaxTilePanels);
+  int64_t tp = std::clamp<int64_t>(kWinogradBlockBudget / ((shape.products * K1 + positions * cout) * nr * es), 1,
+                                   kMaxTilePanels);
   while (tp > 1 && (panels + tp - 1) / tp * p.groups < 8 * threads) tp /= 2;
   plan.tile_panels = tp;
   // The rows a transform reads or writes at once are one xi stride apart: a line more than a
   // multiple of 4 KiB keeps them out of one L1 set (at 16 KiB apart they thrashed it, and a
   // 64-channel convolution ran 8-13% slower).
   const int64_t line = 64 / es;
-  plan.v_xi_stride = round_to_lines(tp * K * nr, es) + line;
+  plan.v_xi_stride = round_to_lines(tp * K1 * nr, es) + line;
   plan.m_xi_stride = round_to_lines(cout * tp * nr, es) + line;
   // M plus a vector: the output transform reads whole vectors past a segment's last tile.
-  plan.per_thread_elems = positions * (plan.v_xi_stride + plan.m_xi_stride) + line;
+  plan.per_thread_elems = shape.products * plan.v_xi_stride + positions * plan.m_xi_stride + line;
   return plan;
 }
 
@@ -234,9 +249,10 @@ bool winograd_pays(const ConvCpuPlan& plan) {
   const ConvParams& p = plan.p;
   const int64_t nr = plan.gemm.nr, tiles = plan.tiles;
   const WinogradShape shape = winograd_shape(plan.tile);
-  const double work = static_cast<double>(shape.positions) * ((tiles + nr - 1) / nr * nr) /
+  const double work = static_cast<double>(shape.products) * ((tiles + nr - 1) / nr * nr) /
                       (static_cast<double>(shape.taps) * p.batch * conv_out_plane(p));
-  return conv_group_in(p) >= kWinogradChannels && conv_group_out(p) >= kWinogradChannels && work <= kWinogradWork;
+  const bool enough = plan.tile == WinogradTile::f2x2_3x3_s2 ? tiles >= kWinogradStride2Tiles : work <= kWinogradWork;
+  return conv_group_in(p) >= kWinogradChannels && conv_group_out(p) >= kWinogradChannels && enough;
 }
 
 // Points plan.weights_packed at the caller's prepacked copy while its size and layout are what

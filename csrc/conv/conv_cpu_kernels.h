@@ -7,10 +7,12 @@
 
 namespace pdk {
 
-// The Winograd path's tiles: F(2x2, 3x3) for 3x3 forward kernels (16 positions), F(2x2, 2x2) for
-// the 2x2 output phases of 4x4 stride-2 transposed ones (9), F(1x2, 1xr) for 1x3, 1x5 and 1x7
-// forward kernels (conv1d's; 4, 6 and 8 positions).
-enum class WinogradTile : int { f2x2_3x3 = 0, f2x2_2x2_phases = 1, f1x2_1x3 = 2, f1x2_1x5 = 3, f1x2_1x7 = 4 };
+// The Winograd path's tiles: F(2x2, 3x3) for 3x3 forward kernels (16 positions), F(2x2, 2x2) on
+// the 2x2 input phases of 3x3 stride-2 ones (9 positions of up to 4 phases each) and on the 2x2
+// output phases of 4x4 stride-2 transposed ones (9), F(1x2, 1xr) for 1x3, 1x5 and 1x7 forward
+// kernels (conv1d's; 4, 6 and 8 positions).
+enum class WinogradTile : int { f2x2_3x3 = 0, f2x2_2x2_phases = 1, f1x2_1x3 = 2, f1x2_1x5 = 3, f1x2_1x7 = 4,
+                                f2x2_3x3_s2 = 5 };
 
 // conv_cpu.cpp (compiled once) validates, picks the algorithm, sizes the blocking and allocates
 // every workspace; the per-ISA kernels never allocate (see gemm_cpu_kernels.cpp for why).
@@ -53,13 +55,15 @@ struct ConvCpuPlan {
   bool reads_input = false;
   const int64_t* tail_offsets = nullptr;
 
-  // Winograd path (conv_winograd_kernels.cpp; the shapes in WinogradTile, stride 1, zero padding,
-  // dilation 1 or 2): outputs in m x 2 tiles (m: 2, or 1 for a 1x7 kernel), tiles_h x tiles_w per
-  // image, depth and phase, numbered over the batch; a work item is tile_panels NR-tile panels of
-  // one group. weights_packed holds each group's transformed weight matrices (one per position:
-  // 16, 9 or 8), weights_xi_elems apart, in the PackedA layout. A thread's per_thread_elems of
-  // workspace: the transformed input V ([xi][panel][ci][NR], xi v_xi_stride apart) then the
-  // products M ([xi][co][tile of the item], m_xi_stride apart).
+  // Winograd path (conv_winograd_kernels.cpp; the shapes in WinogradTile, zero padding): outputs
+  // in m x 2 tiles (m: 2, or 1 for a 1xr kernel), tiles_h x tiles_w per image, depth and phase,
+  // numbered over the batch; a work item is tile_panels NR-tile panels of one group.
+  // weights_packed holds each group's transformed weight matrices, one per position (16, 9 or 8),
+  // in the PackedA layout; a matrix's K rows are 1-4 units of K1 = channels x depth taps (4 for
+  // the positions of a stride-2 kernel that sum all its input phases), each unit
+  // weights_xi_elems long. A thread's per_thread_elems of workspace: the transformed input V
+  // ([xi][panel][k][NR], a unit of K1 rows v_xi_stride long) then the products M ([xi][co][tile
+  // of the item], m_xi_stride apart).
   // A transposed convolution (4x4, stride 2) runs F(2x2, 2x2) on each of its 2x2 output phases,
   // weight_phases = 4 sets of 9 matrices (forward: one set).
   // Output phases along H and W (phase_h x phase_w: 2 along a dilated dim or a transposed

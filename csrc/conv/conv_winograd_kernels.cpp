@@ -1,4 +1,4 @@
-// Per-ISA Winograd convolutions as GEMMs over transformed tiles: F(2x2, 3x3) for stride-1 3x3 (or kD x 3x3) forward convolutions, F(1x2, 1x7) for 1x7 ones (conv1d k = 7), F(2x2, 2x2) for the phases of 4x4 stride-2 transposed ones.
+// Per-ISA Winograd convolutions as GEMMs over transformed tiles: F(2x2, 3x3) for stride-1 3x3 (or kD x 3x3) forward convolutions, F(2x2, 2x2) on the 4 input phases of stride-2 3x3 ones, F(1x2, 1x7) for 1x7 ones (conv1d k = 7), F(2x2, 2x2) for the phases of 4x4 stride-2 transposed ones.
 //
 // Compiled once per instruction set under the ODR rules of gemm_cpu_kernels.cpp (everything in
 // pdk::PDK_ISA_NAMESPACE, helpers in an anonymous namespace, no std:: templates, no PDK_CHECK);
@@ -39,12 +39,13 @@ namespace pdk::PDK_ISA_NAMESPACE {
 namespace {
 
 // One dimension of a Winograd tile, F(m, r): m outputs of an r-tap kernel from alpha = m + r - 1
-// window points. kernel: G (alpha x r) on the taps g[k * stride] (in double: the fractions of
-// F(2, 7) then round once); input: B^T (alpha x alpha) on a window; output: A^T (m x alpha) on the
-// products. The 2-d tile is the product of a row and a column dimension.
+// window points. kernel: G (alpha x r) on the taps g[k * stride]; input: B^T (alpha x alpha) on a
+// window; output: A^T (m x alpha) on the products. Each works on vectors (of kernels, of tiles).
+// The 2-d tile is the product of a row and a column dimension.
 struct Untransformed {  // F(1, 1): the rows of a 1 x r kernel
   static constexpr int alpha = 1, m = 1, r = 1;
-  static void kernel(const double* g, int64_t, double* u) { u[0] = g[0]; }
+  template <class V>
+  __attribute__((always_inline)) static void kernel(const V* g, int64_t, V* u) { u[0] = g[0]; }
   template <class V>
   __attribute__((always_inline)) static void input(const V* d, V* v) { v[0] = d[0]; }
   template <class V>
@@ -55,11 +56,13 @@ struct Untransformed {  // F(1, 1): the rows of a 1 x r kernel
 // B^T = [1 0 -1 0; 0 1 1 0; 0 -1 1 0; 0 1 0 -1], A^T = [1 1 1 0; 0 1 -1 -1].
 struct F2x3 {
   static constexpr int alpha = 4, m = 2, r = 3;
-  static void kernel(const double* g, int64_t s, double* u) {
-    const double g0 = g[0], g1 = g[s], g2 = g[2 * s];
+  template <class V>
+  __attribute__((always_inline)) static void kernel(const V* g, int64_t s, V* u) {
+    using T = decltype(g[0][0] + 0);
+    const V g0 = g[0], g1 = g[s], g2 = g[2 * s];
     u[0] = g0;
-    u[1] = 0.5 * (g0 + g1 + g2);
-    u[2] = 0.5 * (g0 - g1 + g2);
+    u[1] = T(0.5) * (g0 + g1 + g2);
+    u[2] = T(0.5) * (g0 - g1 + g2);
     u[3] = g2;
   }
   template <class V>
@@ -79,7 +82,8 @@ struct F2x3 {
 // F(2, 2), points 0, -1, inf: G = [1 0; 1 1; 0 1], B^T = [1 -1 0; 0 1 0; 0 -1 1], A^T = [1 1 0; 0 1 1].
 struct F2x2 {
   static constexpr int alpha = 3, m = 2, r = 2;
-  static void kernel(const double* g, int64_t s, double* u) {
+  template <class V>
+  __attribute__((always_inline)) static void kernel(const V* g, int64_t s, V* u) {
     u[0] = g[0];
     u[1] = g[0] + g[s];
     u[2] = g[s];
@@ -102,14 +106,16 @@ struct F2x2 {
 //   0 0 0 0 1], A^T = [1 1 1 1 1 0; 0 1 -1 2 -2 1].
 struct F2x5 {
   static constexpr int alpha = 6, m = 2, r = 5;
-  static void kernel(const double* g, int64_t s, double* u) {
-    const double g0 = g[0], g1 = g[s], g2 = g[2 * s], g3 = g[3 * s], g4 = g[4 * s];
-    u[0] = 0.25 * g0;
-    double even = g0 + g2 + g4, odd = g1 + g3;
-    u[1] = -(even + odd) / 6.0;
-    u[2] = -(even - odd) / 6.0;
-    even = (g0 + 4 * g2 + 16 * g4) / 24.0;
-    odd = (2 * g1 + 8 * g3) / 24.0;
+  template <class V>
+  __attribute__((always_inline)) static void kernel(const V* g, int64_t s, V* u) {
+    using T = decltype(g[0][0] + 0);
+    const V g0 = g[0], g1 = g[s], g2 = g[2 * s], g3 = g[3 * s], g4 = g[4 * s];
+    u[0] = T(0.25) * g0;
+    V even = g0 + g2 + g4, odd = g1 + g3;
+    u[1] = (even + odd) * T(-1.0 / 6.0);
+    u[2] = (even - odd) * T(-1.0 / 6.0);
+    even = (g0 + T(4) * g2 + T(16) * g4) * T(1.0 / 24.0);
+    odd = (T(2) * g1 + T(8) * g3) * T(1.0 / 24.0);
     u[3] = even + odd;
     u[4] = even - odd;
     u[5] = g4;
@@ -145,18 +151,20 @@ struct F2x5 {
 // outputs of standard deviation 14).
 struct F2x7 {
   static constexpr int alpha = 8, m = 2, r = 7;
-  static void kernel(const double* g, int64_t s, double* u) {
-    const double g0 = g[0], g1 = g[s], g2 = g[2 * s], g3 = g[3 * s], g4 = g[4 * s], g5 = g[5 * s], g6 = g[6 * s];
+  template <class V>
+  __attribute__((always_inline)) static void kernel(const V* g, int64_t s, V* u) {
+    using T = decltype(g[0][0] + 0);
+    const V g0 = g[0], g1 = g[s], g2 = g[2 * s], g3 = g[3 * s], g4 = g[4 * s], g5 = g[5 * s], g6 = g[6 * s];
     u[0] = g0;
-    double even = g0 + g2 + g4 + g6, odd = g1 + g3 + g5;
-    u[1] = -2.0 / 9.0 * (even + odd);
-    u[2] = -2.0 / 9.0 * (even - odd);
-    even = (g0 + 4 * g2 + 16 * g4 + 64 * g6) / 90.0;
-    odd = (2 * g1 + 8 * g3 + 32 * g5) / 90.0;
+    V even = g0 + g2 + g4 + g6, odd = g1 + g3 + g5;
+    u[1] = (even + odd) * T(-2.0 / 9.0);
+    u[2] = (even - odd) * T(-2.0 / 9.0);
+    even = (g0 + T(4) * g2 + T(16) * g4 + T(64) * g6) * T(1.0 / 90.0);
+    odd = (T(2) * g1 + T(8) * g3 + T(32) * g5) * T(1.0 / 90.0);
     u[3] = even + odd;
     u[4] = even - odd;
-    even = (64 * g0 + 16 * g2 + 4 * g4 + g6) / 90.0;
-    odd = (32 * g1 + 8 * g3 + 2 * g5) / 90.0;
+    even = (T(64) * g0 + T(16) * g2 + T(4) * g4 + g6) * T(1.0 / 90.0);
+    odd = (T(32) * g1 + T(8) * g3 + T(2) * g5) * T(1.0 / 90.0);
     u[5] = even + odd;
     u[6] = even - odd;
     u[7] = g6;
@@ -187,40 +195,70 @@ struct F2x7 {
   }
 };
 
-// The tiles of each Winograd shape (WinogradTile): a row and a column dimension, and whether the
-// weights are the phases of a 4x4 stride-2 transposed kernel. Columns are always F(2, r): the
-// input transform gathers window columns in even/odd pairs and the output transform interleaves
-// the two outputs.
-template <class RowDim, class ColDim, bool kTransposed>
+// What a tile's weights are: the kernel itself; the 2x2 output phases of a 4x4 stride-2
+// transposed kernel (one set of weights per phase); the 2x2 input phases of a stride-2 3x3
+// kernel (summed into one output: see Tiles::phase_slot).
+enum class TileKind { plain, transposed_phases, stride2 };
+
+// The tiles of each Winograd shape (WinogradTile): a row and a column dimension, and their kind.
+// Columns are always F(2, r): the input transform gathers window columns in even/odd pairs and
+// the output transform interleaves the two outputs.
+template <class RowDim, class ColDim, TileKind kKind>
 struct Tiles {
   using Rows = RowDim;
   using Cols = ColDim;
-  static constexpr bool transposed = kTransposed;
+  static constexpr bool transposed = kKind == TileKind::transposed_phases;
   static constexpr int positions = Rows::alpha * Cols::alpha;
   static_assert(Cols::m == 2, "column pairs and the output interleave assume 2 outputs per tile column");
+  // Input phases whose products one position's GEMM sums. A stride-2 3x3 kernel splits into the
+  // 2x2 sub-kernels of its (even, odd) tap rows x columns, phase py * 2 + px holding taps (2 t +
+  // py, 2 u + px) and reading inputs 2 o - pad + py + 2 t, each run as F(2x2, 2x2) on a window
+  // of every other input row and column. An odd sub-kernel has one tap along its dim ([w1, 0]),
+  // whose third transformed position is zero, so position (a, b) sums (a < 2 ? 2 : 1) x (b < 2 ?
+  // 2 : 1) phases: 25 products per 2x2 outputs against the direct sum's 36.
+  static constexpr int input_phases = kKind == TileKind::stride2 ? 4 : 1;
+  // The K rows of position xi's GEMM are input_phases_at(xi) blocks of the K rows of one phase;
+  // phase_slot: which block phase `phase` fills (-1: none).
+  static constexpr int phase_slot(int xi, int phase) {
+    if (input_phases == 1) return 0;
+    const int a = xi / Cols::alpha, b = xi % Cols::alpha, py = phase / 2, px = phase % 2;
+    if ((py && a == 2) || (px && b == 2)) return -1;
+    return (py ? (b < 2 ? 2 : 1) : 0) + px;
+  }
+  static constexpr int input_phases_at(int xi) {
+    int n = 0;
+    for (int f = 0; f < input_phases; ++f) n += phase_slot(xi, f) >= 0;
+    return n;
+  }
+  // Weights and V are stored in units of one phase's K1 rows: position xi's matrix starts
+  // units_before(xi) units in (units_before(positions): the products per tile and channel).
+  static constexpr int units_before(int xi) {
+    int n = 0;
+    for (int x = 0; x < xi; ++x) n += input_phases_at(x);
+    return n;
+  }
+  static constexpr int units = units_before(positions);
 };
-using TilesF2x2_3x3 = Tiles<F2x3, F2x3, false>;
-using TilesF2x2_2x2 = Tiles<F2x2, F2x2, true>;
-using TilesF1x2_1x3 = Tiles<Untransformed, F2x3, false>;
-using TilesF1x2_1x5 = Tiles<Untransformed, F2x5, false>;
-using TilesF1x2_1x7 = Tiles<Untransformed, F2x7, false>;
+using TilesF2x2_3x3 = Tiles<F2x3, F2x3, TileKind::plain>;
+using TilesF2x2_3x3_s2 = Tiles<F2x2, F2x2, TileKind::stride2>;
+using TilesF2x2_2x2 = Tiles<F2x2, F2x2, TileKind::transposed_phases>;
+using TilesF1x2_1x3 = Tiles<Untransformed, F2x3, TileKind::plain>;
+using TilesF1x2_1x5 = Tiles<Untransformed, F2x5, TileKind::plain>;
+using TilesF1x2_1x7 = Tiles<Untransformed, F2x7, TileKind::plain>;
 
-// u = G g G^T for one Rows::r x Cols::r kernel g (row-major).
-template <class T, class Tile>
-void transform_kernel(const double* g, T (&u)[Tile::positions]) {
+// u = G g G^T for a vector of Rows::r x Cols::r kernels g (row-major: g[tap] holds that tap of
+// every kernel).
+template <class Tile, class V>
+__attribute__((always_inline)) inline void transform_kernel(const V* g, V (&u)[Tile::positions]) {
   using Rows = typename Tile::Rows;
   using Cols = typename Tile::Cols;
-  double t[Rows::alpha][Cols::r];
+  V t[Rows::alpha][Cols::r];
   for (int c = 0; c < Cols::r; ++c) {
-    double column[Rows::alpha];
+    V column[Rows::alpha];
     Rows::kernel(g + c, Cols::r, column);
     for (int a = 0; a < Rows::alpha; ++a) t[a][c] = column[a];
   }
-  for (int a = 0; a < Rows::alpha; ++a) {
-    double row[Cols::alpha];
-    Cols::kernel(t[a], 1, row);
-    for (int b = 0; b < Cols::alpha; ++b) u[a * Cols::alpha + b] = static_cast<T>(row[b]);
-  }
+  for (int a = 0; a < Rows::alpha; ++a) Cols::kernel(t[a], 1, u + a * Cols::alpha);
 }
 
 // The 4x4 stride-2 transposed convolution's output phase r along a dim with padding `pad`: its
@@ -234,53 +272,87 @@ inline TransposedPhase transposed_phase(int64_t r, int64_t pad) {
   return TransposedPhase{first, (r + pad - first) / 2 - 1};
 }
 
-// The transformed positions of one (output channel, K row) pair of weight phase `phase`: forward,
-// K row k = (ci, kd) of the kernels; transposed, input channel k of the 2x2 sub-kernel of output
-// phase (phase / 2, phase % 2).
+// The taps of one (output channel, K row) pair of weight phase `phase` and input phase
+// `input_phase`, as the tile's Rows::r x Cols::r kernel: forward, K row k = (ci, kd) of the
+// kernels (stride 2: of the 2x2 sub-kernel of input_phase); transposed, input channel k of the 2x2
+// sub-kernel of output phase (phase / 2, phase % 2).
 template <class T, class Tile>
-void kernel_positions(const ConvParams& p, const T* w, int64_t g, int64_t phase, int64_t co, int64_t k,
-                      T (&u)[Tile::positions]) {
-  constexpr int taps = Tile::Rows::r * Tile::Cols::r;
+__attribute__((always_inline)) inline void kernel_taps(const ConvParams& p, const T* w, int64_t g, int64_t phase,
+                                                       int input_phase, int64_t co, int64_t k, T* taps) {
+  constexpr int count = Tile::Rows::r * Tile::Cols::r;
   const int64_t cout = p.out_channels / p.groups;
-  double kernel[taps];
-  if constexpr (!Tile::transposed) {
-    const int64_t K = p.in_channels / p.groups * p.kernel[0];
-    const T* const tap = w + ((g * cout + co) * K + k) * taps;
-    for (int i = 0; i < taps; ++i) kernel[i] = tap[i];
-  } else {
+  if constexpr (Tile::transposed) {
     const TransposedPhase y = transposed_phase(phase / 2, p.pad[1]), x = transposed_phase(phase % 2, p.pad[2]);
     const T* tap = w + ((g * (p.in_channels / p.groups) + k) * cout + co) * 16;  // [C_in, C_out / groups, 4, 4]
-    kernel[0] = tap[(y.first + 2) * 4 + x.first + 2];
-    kernel[1] = tap[(y.first + 2) * 4 + x.first];
-    kernel[2] = tap[y.first * 4 + x.first + 2];
-    kernel[3] = tap[y.first * 4 + x.first];
+    taps[0] = tap[(y.first + 2) * 4 + x.first + 2];
+    taps[1] = tap[(y.first + 2) * 4 + x.first];
+    taps[2] = tap[y.first * 4 + x.first + 2];
+    taps[3] = tap[y.first * 4 + x.first];
+  } else if constexpr (Tile::input_phases > 1) {
+    const int64_t K = p.in_channels / p.groups * p.kernel[0];
+    const T* const tap = w + ((g * cout + co) * K + k) * 9;  // the 3x3 kernel
+    const int py = input_phase / 2, px = input_phase % 2;
+    for (int t = 0; t < 2; ++t)
+      for (int v = 0; v < 2; ++v) {
+        const int ky = 2 * t + py, kx = 2 * v + px;
+        taps[t * 2 + v] = ky < 3 && kx < 3 ? tap[ky * 3 + kx] : T(0);
+      }
+  } else {
+    const int64_t K = p.in_channels / p.groups * p.kernel[0];
+    const T* const tap = w + ((g * cout + co) * K + k) * count;
+    for (int i = 0; i < count; ++i) taps[i] = tap[i];
   }
-  transform_kernel<T, Tile>(kernel, u);
 }
 
-// Every group's transformed weight matrices (cout_g x K, one per weight phase and position) into
-// plan.weights_packed, each in the PackedA layout (K blocks of plan.gemm.kc, MR-row panels, rows
-// past cout_g zero): matrix (phase, xi) of group g at g * weights_group_elems + (phase *
-// Tile::positions + xi) * weights_xi_elems. A task is one MR-row panel of one phase of a group: its matrices' panels
+// Every group's transformed weight matrices (cout_g x K_xi, one per weight phase and position)
+// into plan.weights_packed, each in the PackedA layout (K blocks of plan.gemm.kc, MR-row panels,
+// rows past cout_g zero): matrix (phase, xi) of group g at g * weights_group_elems + (phase *
+// Tile::units + units_before(xi)) * weights_xi_elems. K_xi is input_phases_at(xi) blocks of the K1
+// rows (ci, kd) of one input phase. A task is one MR-row panel of one phase of a group: its matrices' panels
 // are then each written front to back (writing row by row instead, 14 elements apart in 16
 // streams, made a 512x512 transform take longer than the convolution).
 template <class T, class Tile>
-void transform_weights(const ConvCpuPlan& plan, const T* w, bool team) {
-  constexpr int P = Tile::positions;
+__attribute__((flatten)) void transform_weights(const ConvCpuPlan& plan, const T* w, bool team) {
+  using V = typename Vec<T>::type;
+  using VU = typename Vec<T>::utype;
+  constexpr int P = Tile::positions, F = Tile::input_phases, taps = Tile::Rows::r * Tile::Cols::r;
+  constexpr int64_t L = kLanes<T>;
   const ConvParams& p = plan.p;
-  const int64_t K = plan.gemm.p.K, cout = p.out_channels / p.groups, phases = plan.weight_phases;
-  const int64_t rows = padded_rows(cout), panels = rows / kMR, tasks = p.groups * phases * panels;
+  const int64_t K1 = plan.gemm.p.K / F, cout = p.out_channels / p.groups, phases = plan.weight_phases;
+  const int64_t rows = padded_rows(cout), panels = rows / kMR, tasks = p.groups * phases * panels, kc = plan.gemm.kc;
   T* const packed = static_cast<T*>(plan.weights_packed);
   auto panel = [&](int64_t task) {
     const int64_t g = task / (phases * panels), phase = task / panels % phases, r0 = task % panels * kMR;
-    T* const group = packed + g * plan.weights_group_elems + phase * P * plan.weights_xi_elems;
-    for (int64_t k = 0; k < K; ++k) {
-      const int64_t pc = k / plan.gemm.kc * plan.gemm.kc, kb = min64(plan.gemm.kc, K - pc);
-      T* const at = group + pc * rows + r0 * kb + (k - pc) * kMR;  // PackedA::block(r0, pc, kb), row k - pc
-      for (int64_t i = 0; i < kMR; ++i) {
-        T u[P] = {};
-        if (r0 + i < cout) kernel_positions<T, Tile>(p, w, g, phase, r0 + i, k, u);
-        for (int xi = 0; xi < P; ++xi) at[xi * plan.weights_xi_elems + i] = u[xi];
+    T* const group = packed + g * plan.weights_group_elems + phase * Tile::units * plan.weights_xi_elems;
+    for (int64_t k1 = 0; k1 < K1; ++k1) {
+      T* dst[F][P];  // PackedA::block(r0, pc, kb), row k - pc, of each (input phase, position); null: none
+      for (int f = 0; f < F; ++f)
+        for (int xi = 0; xi < P; ++xi) {
+          const int slot = Tile::phase_slot(xi, f);
+          const int64_t k = slot * K1 + k1, K = Tile::input_phases_at(xi) * K1;
+          const int64_t pc = k / kc * kc, kb = min64(kc, K - pc);
+          dst[f][xi] = slot < 0 ? nullptr
+                                : group + Tile::units_before(xi) * plan.weights_xi_elems + pc * rows + r0 * kb +
+                                      (k - pc) * kMR;
+        }
+      // L rows at a time: their taps gathered into vectors, transformed together
+      for (int64_t i0 = 0; i0 < kMR; i0 += L) {
+        const int64_t lanes = min64(L, kMR - i0);
+        for (int f = 0; f < F; ++f) {
+          V g_taps[taps] = {};
+          for (int64_t i = 0; i < lanes && r0 + i0 + i < cout; ++i) {
+            T one[taps];
+            kernel_taps<T, Tile>(p, w, g, phase, f, r0 + i0 + i, k1, one);
+            for (int t = 0; t < taps; ++t) g_taps[t][i] = one[t];
+          }
+          V u[P];
+          transform_kernel<Tile>(g_taps, u);
+          for (int xi = 0; xi < P; ++xi) {
+            if (!dst[f][xi]) continue;
+            if (lanes == L) *reinterpret_cast<VU*>(dst[f][xi] + i0) = u[xi];
+            else Partial<T>::store(dst[f][xi] + i0, u[xi], Partial<T>::mask(lanes));
+          }
+        }
       }
     }
   };
@@ -397,13 +469,13 @@ Window window_of(const ConvCpuPlan& plan, const Segment& s) {
   return Window{(mh * s.ty + sy.shift) * dh + sy.phase, dh, (2 * s.tx0 + sx.shift) * dw + sx.phase, dw};
 }
 
-// V's rows of one input channel (plane x_c, H x W) for one segment: v[xi * xi_stride + k] for its
-// tiles k < len, from the Rows::alpha x Cols::alpha windows `win` places. For L tiles at a time,
-// each row's window columns come in (even, odd) pairs from column_pair; B^T is then applied down
-// the rows and along them, all in registers.
+// V's rows of one input channel (plane x_c, H x W) for one segment: v[at[xi] + k] for its tiles k
+// < len, from the Rows::alpha x Cols::alpha windows `win` places. For L tiles at a time, each
+// row's window columns come in (even, odd) pairs from column_pair; B^T is then applied down the
+// rows and along them, all in registers.
 template <class T, class Tile>
 __attribute__((flatten)) void transform_input(const T* x_c, const ConvCpuPlan& plan, const Segment& s, T* v,
-                                              int64_t xi_stride) {
+                                              const int64_t* at) {
   using V = typename Vec<T>::type;
   using VU = typename Vec<T>::utype;
   using Rows = typename Tile::Rows;
@@ -438,27 +510,102 @@ __attribute__((flatten)) void transform_input(const T* x_c, const ConvCpuPlan& p
     for (int r = 0; r < AH; ++r) {
       V out[AW];
       Cols::input(t[r], out);
-      T* const dst = v + r * AW * xi_stride + k;
-      if (k + L <= len) {
-        for (int c = 0; c < AW; ++c) *reinterpret_cast<VU*>(dst + c * xi_stride) = out[c];
-      } else {
-        const auto m = Partial<T>::mask(len - k);
-        for (int c = 0; c < AW; ++c) Partial<T>::store(dst + c * xi_stride, out[c], m);
+      for (int c = 0; c < AW; ++c) {
+        T* const dst = v + at[r * AW + c] + k;
+        if (k + L <= len) *reinterpret_cast<VU*>(dst) = out[c];
+        else Partial<T>::store(dst, out[c], Partial<T>::mask(len - k));
       }
     }
   }
 }
 
-// Output channel `channel` for one segment: m[xi * m_stride + k] to the Rows::m x 2 outputs of each
-// tile k < len, A^T down the columns and along the rows, then bias, residual and activation (the
-// GEMM epilogue's order) on each output row run, clipped to the output.
+// The same for the four input phases of a stride-2 3x3 kernel (TilesF2x2_3x3_s2): tile k reads
+// input rows 4 ty - pad + (0 ... 4) and columns 4 (tx0 + k) - pad + (0 ... 4), phase (py, px) the
+// window rows py + (0, 2, 4) and columns px + (0, 2, 4) of those, F(2x2, 2x2) on each; an odd
+// phase's third window row or column feeds no position (phase_slot), so it is not read. Each
+// input row is loaded once for every phase: L tiles of 4 columns are 4 vectors, whose stride-4
+// lanes (window columns 0 ... 3, and 4 one tile on) two rounds of even/odd shuffles separate.
+// at[f][xi]: where phase f's row of position xi goes (-1: none).
+template <class T>
+__attribute__((flatten)) void transform_input_stride2(const T* x_c, const ConvCpuPlan& plan, const Segment& s, T* v,
+                                                      const int64_t (*at)[9]) {
+  using V = typename Vec<T>::type;
+  using VU = typename Vec<T>::utype;
+  using I = decltype(V{} < V{});
+  constexpr int64_t L = kLanes<T>;
+  const ConvParams& p = plan.p;
+  const int64_t H = p.in[1], W = p.in[2], len = s.len;
+  const int64_t y0 = 4 * s.ty - p.pad[1], x0 = 4 * s.tx0 - p.pad[2];
+  I even_lanes{}, odd_lanes{}, next_lane{};
+  for (int64_t i = 0; i < L; ++i) {
+    even_lanes[i] = 2 * i;
+    odd_lanes[i] = 2 * i + 1;
+    next_lane[i] = i + 1;
+  }
+  // B along one input row: t[0 ... 2] from window columns (0, 2, 4) (even phase), t[3], t[4] from (1, 3)
+  auto row_columns = [&](int64_t r, int64_t start, V* t) __attribute__((always_inline)) {
+    const int64_t iy = y0 + r;
+    if (iy < 0 || iy >= H) {
+      for (int c = 0; c < 5; ++c) t[c] = V{};
+      return;
+    }
+    const T* row = x_c + iy * W;
+    const V a0 = window(row, W, start), a1 = window(row, W, start + L), a2 = window(row, W, start + 2 * L),
+            a3 = window(row, W, start + 3 * L), a4 = window(row, W, start + 4 * L);
+    const V e01 = __builtin_shuffle(a0, a1, even_lanes), o01 = __builtin_shuffle(a0, a1, odd_lanes);
+    const V e23 = __builtin_shuffle(a2, a3, even_lanes), o23 = __builtin_shuffle(a2, a3, odd_lanes);
+    const V c0 = __builtin_shuffle(e01, e23, even_lanes), c2 = __builtin_shuffle(e01, e23, odd_lanes);
+    const V c1 = __builtin_shuffle(o01, o23, even_lanes), c3 = __builtin_shuffle(o01, o23, odd_lanes);
+    const V c4 = __builtin_shuffle(c0, a4, next_lane);
+    t[0] = c0 - c2;
+    t[1] = c2;
+    t[2] = c4 - c2;
+    t[3] = c1 - c3;
+    t[4] = c3;
+  };
+  auto store = [&](const int64_t* to, int xi, int64_t k, V value) __attribute__((always_inline)) {
+    T* const dst = v + to[xi] + k;
+    if (k + L <= len) *reinterpret_cast<VU*>(dst) = value;
+    else Partial<T>::store(dst, value, Partial<T>::mask(len - k));
+  };
+  for (int64_t k = 0; k < len; k += L) {
+    const int64_t start = x0 + 4 * k;
+    V t0[5], t1[5], t2[5];
+    row_columns(0, start, t0);  // even rows: phases (0, px), B down the rows
+    row_columns(2, start, t1);
+    row_columns(4, start, t2);
+    for (int c = 0; c < 5; ++c) {
+      const int px = c >= 3, b = px ? c - 3 : c;
+      const int64_t* const to = at[px];
+      store(to, b, k, t0[c] - t1[c]);
+      store(to, 3 + b, k, t1[c]);
+      store(to, 6 + b, k, t2[c] - t1[c]);
+    }
+    row_columns(1, start, t0);  // odd rows: phases (1, px), window rows 0 and 1 only
+    row_columns(3, start, t1);
+    for (int c = 0; c < 5; ++c) {
+      const int px = c >= 3, b = px ? c - 3 : c;
+      const int64_t* const to = at[2 + px];
+      store(to, b, k, t0[c] - t1[c]);
+      store(to, 3 + b, k, t1[c]);
+    }
+  }
+}
+
+// Output channel `channel` for one panel: m[xi * m_stride + lane] (the panel's `filled` tiles) to
+// the Rows::m x 2 outputs of each tile, A^T down the columns and along the rows for the whole
+// panel at once (a 14x14 output has tile rows of 7: per segment, most of each vector was idle),
+// then bias, residual and activation (the GEMM epilogue's order) on each segment's output row
+// run, clipped to the output.
 template <class T, class Tile>
-__attribute__((flatten)) void transform_output(const ConvCpuPlan& plan, const T* m, int64_t m_stride, const Segment& s,
-                                               int64_t channel, const T* bias, const T* residual, T* out) {
+__attribute__((flatten)) void transform_output(const ConvCpuPlan& plan, const T* m, int64_t m_stride,
+                                               const Segment* segs, int nsegs, int64_t filled, int64_t channel,
+                                               const T* bias, const T* residual, T* out) {
   const ConvParams& p = plan.p;
   using V = typename Vec<T>::type;
   using VU = typename Vec<T>::utype;
   using I = decltype(V{} < V{});
+  using P = Partial<T>;
   constexpr int64_t L = kLanes<T>, NR = kNR<T>;
   I lo{}, hi{};  // interleave a, b: a0 b0 a1 b1 ... (first and second halves)
   for (int64_t i = 0; i < L; ++i) {
@@ -468,9 +615,9 @@ __attribute__((flatten)) void transform_output(const ConvCpuPlan& plan, const T*
   using Rows = typename Tile::Rows;
   using Cols = typename Tile::Cols;
   constexpr int AH = Rows::alpha, AW = Cols::alpha, MH = Rows::m;
-  const int64_t OH = p.out[1], OW = p.out[2], len = s.len;
-  alignas(64) T lines[MH][2 * NR + 2 * L];
-  for (int64_t k = 0; k < len; k += L) {
+  const int64_t OH = p.out[1], OW = p.out[2];
+  alignas(64) T lines[MH][2 * NR];  // line a, element 2 k + c: output (a, c) of tile k
+  for (int64_t k = 0; k < filled; k += L) {
     V col[MH][AW];  // A^T down the columns: col[a][j] for output row a of the tile
     for (int j = 0; j < AW; ++j) {
       V x[AH], y[MH];
@@ -487,23 +634,48 @@ __attribute__((flatten)) void transform_output(const ConvCpuPlan& plan, const T*
   }
   const T b = bias ? bias[channel] : T(0);
   const int64_t sh = plan.phase_h, sw = plan.phase_w;
-  const int64_t ox0 = 2 * s.tx0 * sw + s.rx;  // line element j is output column ox0 + j * sw
-  const int64_t count = min64(2 * len, OW > ox0 ? (OW - ox0 + sw - 1) / sw : 0);
-  const int64_t plane = ((s.n * p.out_channels + channel) * p.out[0] + s.od) * OH * OW;
-  for (int a = 0; a < MH; ++a) {
-    const int64_t oy = (MH * s.ty + a) * sh + s.ry;
-    if (oy >= OH) break;
-    T* const line = lines[a];
-    const int64_t at = plane + oy * OW + ox0;
-    if (bias)
-      for (int64_t j = 0; j < count; ++j) line[j] += b;
-    if (residual)  // may alias out: read before the store below
-      for (int64_t j = 0; j < count; ++j) line[j] += residual[at + j * sw];
-    activate_row(line, count, p.activation, static_cast<T>(p.negative_slope));
-    if (sw == 1) {
-      copy_exact(out + at, line, count);
-    } else {
-      for (int64_t j = 0; j < count; ++j) out[at + j * sw] = line[j];
+  const T slope_value = static_cast<T>(p.negative_slope);
+  const V slope = V{} + slope_value;
+  // vector epilogue for outputs side by side and the activations activate_vector covers
+  const bool vector_epilogue = sw == 1 && (p.activation == Activation::none || p.activation == Activation::relu ||
+                                           p.activation == Activation::leaky_relu ||
+                                           p.activation == Activation::relu6);
+  for (int k = 0; k < nsegs; ++k) {
+    const Segment& s = segs[k];
+    const int64_t ox0 = 2 * s.tx0 * sw + s.rx;  // line element j is output column ox0 + j * sw
+    const int64_t count = min64(2 * s.len, OW > ox0 ? (OW - ox0 + sw - 1) / sw : 0);
+    const int64_t plane = ((s.n * p.out_channels + channel) * p.out[0] + s.od) * OH * OW;
+    for (int a = 0; a < MH; ++a) {
+      const int64_t oy = (MH * s.ty + a) * sh + s.ry;
+      if (oy >= OH) break;
+      T* const line = lines[a] + 2 * s.lane;
+      const int64_t at = plane + oy * OW + ox0;
+      if (vector_epilogue) {
+        for (int64_t j = 0; j < count; j += L) {
+          const auto mask = P::mask(min64(L, count - j));
+          V x = P::load(line + j, mask);
+          if (bias) x += b;
+          if (residual) x += P::load(residual + at + j, mask);  // may alias out: read before the store
+          switch (p.activation) {
+            case Activation::relu: x = activate_vector<Activation::relu>(x, slope); break;
+            case Activation::leaky_relu: x = activate_vector<Activation::leaky_relu>(x, slope); break;
+            case Activation::relu6: x = activate_vector<Activation::relu6>(x, slope); break;
+            default: break;
+          }
+          P::store(out + at + j, x, mask);
+        }
+        continue;
+      }
+      if (bias)
+        for (int64_t j = 0; j < count; ++j) line[j] += b;
+      if (residual)  // may alias out: read before the store below
+        for (int64_t j = 0; j < count; ++j) line[j] += residual[at + j * sw];
+      activate_row(line, count, p.activation, slope_value);
+      if (sw == 1) {
+        copy_exact(out + at, line, count);
+      } else {
+        for (int64_t j = 0; j < count; ++j) out[at + j * sw] = line[j];
+      }
     }
   }
 }
@@ -511,13 +683,13 @@ __attribute__((flatten)) void transform_output(const ConvCpuPlan& plan, const T*
 // Work item `item` of the items of each (group, weight phase): block item % blocks of the
 // weight phase's tiles, with the thread's V and M. A 3-d convolution's V rows are (ci, kd): row kd
 // of output depth od reads input depth od - pad + kd * dilation, whose rows are zero outside the
-// input.
+// input. Position xi's V panel q holds K_xi = input_phases_at(xi) * K1 rows, (slot, ci, kd).
 template <class T, class Tile>
 void winograd_item(const ConvCpuPlan& plan, const ConvArrays<T>& a, int64_t item, int64_t blocks, T* v, T* m) {
-  constexpr int NR = kNR<T>, P = Tile::positions;
+  constexpr int NR = kNR<T>, P = Tile::positions, F = Tile::input_phases;
   const ConvParams& p = plan.p;
   const int64_t cin = p.in_channels / p.groups, cout = p.out_channels / p.groups, kd = p.transposed ? 1 : p.kernel[0];
-  const int64_t K = cin * kd, D = p.in[0];
+  const int64_t K1 = cin * kd, D = p.in[0];
   const int64_t panels = plan.tile_panels, block_tiles = panels * NR;
   const int64_t per_phase = plan.tiles / plan.weight_phases;  // tiles of one weight phase
   const int64_t g = item / (plan.weight_phases * blocks), phase = item / blocks % plan.weight_phases;
@@ -532,43 +704,55 @@ void winograd_item(const ConvCpuPlan& plan, const ConvArrays<T>& a, int64_t item
     const int64_t filled = min64(NR, end - t0 - q * NR);
     for (int64_t ci = 0; ci < cin; ++ci)
       for (int64_t z = 0; z < kd; ++z) {
-        T* vrow = v + (q * K + ci * kd + z) * NR;
+        int64_t at[F][P];  // row (q, f, ci, z) of each position's V; -1: no products of phase f there
+        for (int f = 0; f < F; ++f)
+          for (int xi = 0; xi < P; ++xi) {
+            const int slot = Tile::phase_slot(xi, f);
+            at[f][xi] = slot < 0 ? -1
+                                 : Tile::units_before(xi) * v_xi +
+                                       (q * Tile::input_phases_at(xi) * K1 + slot * K1 + ci * kd + z) * NR;
+          }
+        auto zero_lanes = [&](int64_t lane, int64_t count) {
+          for (int f = 0; f < F; ++f)
+            for (int xi = 0; xi < P; ++xi)
+              if (at[f][xi] >= 0) zero_exact(v + at[f][xi] + lane, count);
+        };
         for (int k = 0; k < nsegs[q]; ++k) {
           const Segment& s = segs[q][k];
           const int64_t id = s.od - p.pad[0] + z * p.dilation[0];
           if (id < 0 || id >= D) {
-            for (int xi = 0; xi < P; ++xi) zero_exact(vrow + xi * v_xi + s.lane, s.len);
+            zero_lanes(s.lane, s.len);
             continue;
           }
           const T* x_c = a.x + ((s.n * p.in_channels + g * cin + ci) * D + id) * in_plane;
-          transform_input<T, Tile>(x_c, plan, s, vrow + s.lane, v_xi);
+          if constexpr (F > 1) transform_input_stride2<T>(x_c, plan, s, v + s.lane, at);
+          else transform_input<T, Tile>(x_c, plan, s, v + s.lane, at[0]);
         }
-        if (filled < NR)
-          for (int xi = 0; xi < P; ++xi) zero_exact(vrow + xi * v_xi + filled, NR - filled);
+        if (filled < NR) zero_lanes(filled, NR - filled);
       }
   }
   const T* const weights =
-      static_cast<const T*>(plan.weights_packed) + g * plan.weights_group_elems + phase * P * plan.weights_xi_elems;
+      static_cast<const T*>(plan.weights_packed) + g * plan.weights_group_elems + phase * Tile::units * plan.weights_xi_elems;
   const int64_t kc = plan.gemm.kc, rows = padded_rows(cout);
   for (int xi = 0; xi < P; ++xi) {
-    const PackedA<T> u{weights + xi * plan.weights_xi_elems, rows};
+    const PackedA<T> u{weights + Tile::units_before(xi) * plan.weights_xi_elems, rows};
+    const int64_t K = Tile::input_phases_at(xi) * K1;
     for (int64_t pc = 0; pc < K; pc += kc) {
       const int64_t kb = min64(kc, K - pc);
       for (int64_t q = 0; q < used; ++q) {
-        const PackedRows<T> vpanel{v + xi * v_xi + (q * K + pc) * NR};
+        const PackedRows<T> vpanel{v + Tile::units_before(xi) * v_xi + (q * K + pc) * NR};
         for (int64_t ir = 0; ir < cout; ir += kMR)
           multiply_tile(kb, u.block(ir, pc, kb), vpanel, m + xi * m_xi + ir * block_tiles + q * NR, block_tiles,
                         min64(kMR, cout - ir), static_cast<int64_t>(NR), pc > 0);
       }
     }
   }
-  for (int64_t q = 0; q < used; ++q)
+  for (int64_t q = 0; q < used; ++q) {
+    const int64_t filled = min64(NR, end - t0 - q * NR);
     for (int64_t co = 0; co < cout; ++co)
-      for (int k = 0; k < nsegs[q]; ++k) {
-        const Segment& s = segs[q][k];
-        transform_output<T, Tile>(plan, m + co * block_tiles + q * NR + s.lane, m_xi, s, g * cout + co, a.bias,
-                               a.residual, a.out);
-      }
+      transform_output<T, Tile>(plan, m + co * block_tiles + q * NR, m_xi, segs[q], nsegs[q], filled, g * cout + co,
+                                a.bias, a.residual, a.out);
+  }
 }
 
 template <class T, class Tile>
@@ -579,7 +763,7 @@ void winograd_thread(const ConvCpuPlan& plan, const ConvArrays<T>& a, int64_t ti
   const int64_t blocks = (per_phase + block_tiles - 1) / block_tiles;
   const int64_t items = p.groups * plan.weight_phases * blocks;
   T* const v = static_cast<T*>(plan.workspace) + tid * plan.per_thread_elems;
-  T* const m = v + Tile::positions * plan.v_xi_stride;
+  T* const m = v + Tile::units * plan.v_xi_stride;
   if (nt > 1) {
 #pragma omp for schedule(dynamic, 1)
     for (int64_t item = 0; item < items; ++item) winograd_item<T, Tile>(plan, a, item, blocks, v, m);
@@ -610,6 +794,7 @@ int run_winograd(const ConvCpuPlan& plan, std::uintptr_t x, std::uintptr_t w, st
                  std::uintptr_t residual, std::uintptr_t out) {
   switch (plan.tile) {
     case WinogradTile::f2x2_3x3: return run_winograd<T, TilesF2x2_3x3>(plan, x, w, bias, residual, out);
+    case WinogradTile::f2x2_3x3_s2: return run_winograd<T, TilesF2x2_3x3_s2>(plan, x, w, bias, residual, out);
     case WinogradTile::f2x2_2x2_phases: return run_winograd<T, TilesF2x2_2x2>(plan, x, w, bias, residual, out);
     case WinogradTile::f1x2_1x3: return run_winograd<T, TilesF1x2_1x3>(plan, x, w, bias, residual, out);
     case WinogradTile::f1x2_1x5: return run_winograd<T, TilesF1x2_1x5>(plan, x, w, bias, residual, out);
@@ -624,6 +809,7 @@ int transform_forward_weights(const ConvCpuPlan& plan, std::uintptr_t w) {
   const T* const weights = reinterpret_cast<const T*>(w);
   switch (plan.tile) {
     case WinogradTile::f2x2_3x3: transform_weights<T, TilesF2x2_3x3>(plan, weights, false); return kConvOk;
+    case WinogradTile::f2x2_3x3_s2: transform_weights<T, TilesF2x2_3x3_s2>(plan, weights, false); return kConvOk;
     case WinogradTile::f1x2_1x3: transform_weights<T, TilesF1x2_1x3>(plan, weights, false); return kConvOk;
     case WinogradTile::f1x2_1x5: transform_weights<T, TilesF1x2_1x5>(plan, weights, false); return kConvOk;
     case WinogradTile::f1x2_1x7: transform_weights<T, TilesF1x2_1x7>(plan, weights, false); return kConvOk;
