@@ -217,27 +217,37 @@ struct Tiles {
   // whose third transformed position is zero, so position (a, b) sums (a < 2 ? 2 : 1) x (b < 2 ?
   // 2 : 1) phases: 25 products per 2x2 outputs against the direct sum's 36.
   static constexpr int input_phases = kKind == TileKind::stride2 ? 4 : 1;
-  // The K rows of position xi's GEMM are input_phases_at(xi) blocks of the K rows of one phase;
-  // phase_slot: which block phase `phase` fills (-1: none).
-  static constexpr int phase_slot(int xi, int phase) {
-    if (input_phases == 1) return 0;
-    const int a = xi / Cols::alpha, b = xi % Cols::alpha, py = phase / 2, px = phase % 2;
-    if ((py && a == 2) || (px && b == 2)) return -1;
-    return (py ? (b < 2 ? 2 : 1) : 0) + px;
+  // Taps of one weight kernel as stored (stride 2: the whole 3x3 kernel; transposed: per phase).
+  static constexpr int taps = input_phases > 1 ? 9 : Rows::r * Cols::r;
+  // The K rows of position xi's GEMM are input_phases_at(xi) units of the K1 rows of one phase;
+  // phase_slot: which unit phase `phase` fills (-1: none). Weights and V are stored in such units:
+  // position xi's matrix starts units_before(xi) units in. Tables, so that the loops that place
+  // rows read them rather than recount.
+  struct Layout {
+    int slot[input_phases][positions];
+    int phases_at[positions];
+    int units_before[positions + 1];
+  };
+  static constexpr Layout make_layout() {
+    Layout l{};
+    for (int xi = 0; xi < positions; ++xi) {
+      const int a = xi / Cols::alpha, b = xi % Cols::alpha;
+      l.phases_at[xi] = 0;
+      for (int f = 0; f < input_phases; ++f) {
+        const int py = f / 2, px = f % 2;
+        const bool none = input_phases > 1 && ((py && a == 2) || (px && b == 2));
+        l.slot[f][xi] = none ? -1 : input_phases == 1 ? 0 : (py ? (b < 2 ? 2 : 1) : 0) + px;
+        l.phases_at[xi] += !none;
+      }
+      l.units_before[xi + 1] = l.units_before[xi] + l.phases_at[xi];
+    }
+    return l;
   }
-  static constexpr int input_phases_at(int xi) {
-    int n = 0;
-    for (int f = 0; f < input_phases; ++f) n += phase_slot(xi, f) >= 0;
-    return n;
-  }
-  // Weights and V are stored in units of one phase's K1 rows: position xi's matrix starts
-  // units_before(xi) units in (units_before(positions): the products per tile and channel).
-  static constexpr int units_before(int xi) {
-    int n = 0;
-    for (int x = 0; x < xi; ++x) n += input_phases_at(x);
-    return n;
-  }
-  static constexpr int units = units_before(positions);
+  static constexpr Layout layout = make_layout();
+  static constexpr int phase_slot(int xi, int phase) { return layout.slot[phase][xi]; }
+  static constexpr int input_phases_at(int xi) { return layout.phases_at[xi]; }
+  static constexpr int units_before(int xi) { return layout.units_before[xi]; }
+  static constexpr int units = layout.units_before[positions];  // products per tile and channel
 };
 using TilesF2x2_3x3 = Tiles<F2x3, F2x3, TileKind::plain>;
 using TilesF2x2_3x3_s2 = Tiles<F2x2, F2x2, TileKind::stride2>;
@@ -272,14 +282,14 @@ inline TransposedPhase transposed_phase(int64_t r, int64_t pad) {
   return TransposedPhase{first, (r + pad - first) / 2 - 1};
 }
 
-// The taps of one (output channel, K row) pair of weight phase `phase` and input phase
-// `input_phase`, as the tile's Rows::r x Cols::r kernel: forward, K row k = (ci, kd) of the
-// kernels (stride 2: of the 2x2 sub-kernel of input_phase); transposed, input channel k of the 2x2
-// sub-kernel of output phase (phase / 2, phase % 2).
+// The taps of one (output channel, K row) pair of weight phase `phase`, as the tile's Rows::r x
+// Cols::r kernel: forward, K row k = (ci, kd) of the kernels (stride 2: the whole 3x3 kernel, which
+// stride2_phase_taps splits); transposed, input channel k of the 2x2 sub-kernel of output phase
+// (phase / 2, phase % 2).
 template <class T, class Tile>
 __attribute__((always_inline)) inline void kernel_taps(const ConvParams& p, const T* w, int64_t g, int64_t phase,
-                                                       int input_phase, int64_t co, int64_t k, T* taps) {
-  constexpr int count = Tile::Rows::r * Tile::Cols::r;
+                                                       int64_t co, int64_t k, T* taps) {
+  constexpr int count = Tile::taps;
   const int64_t cout = p.out_channels / p.groups;
   if constexpr (Tile::transposed) {
     const TransposedPhase y = transposed_phase(phase / 2, p.pad[1]), x = transposed_phase(phase % 2, p.pad[2]);
@@ -288,20 +298,23 @@ __attribute__((always_inline)) inline void kernel_taps(const ConvParams& p, cons
     taps[1] = tap[(y.first + 2) * 4 + x.first];
     taps[2] = tap[y.first * 4 + x.first + 2];
     taps[3] = tap[y.first * 4 + x.first];
-  } else if constexpr (Tile::input_phases > 1) {
-    const int64_t K = p.in_channels / p.groups * p.kernel[0];
-    const T* const tap = w + ((g * cout + co) * K + k) * 9;  // the 3x3 kernel
-    const int py = input_phase / 2, px = input_phase % 2;
-    for (int t = 0; t < 2; ++t)
-      for (int v = 0; v < 2; ++v) {
-        const int ky = 2 * t + py, kx = 2 * v + px;
-        taps[t * 2 + v] = ky < 3 && kx < 3 ? tap[ky * 3 + kx] : T(0);
-      }
   } else {
     const int64_t K = p.in_channels / p.groups * p.kernel[0];
     const T* const tap = w + ((g * cout + co) * K + k) * count;
     for (int i = 0; i < count; ++i) taps[i] = tap[i];
   }
+}
+
+// The 2x2 sub-kernel of input phase f = (py, px) of 3x3 kernels: taps (2 t + py, 2 u + px), zero
+// past the kernel.
+template <class V>
+__attribute__((always_inline)) inline void stride2_phase_taps(const V (&kernel)[9], int f, V (&taps)[4]) {
+  const int py = f / 2, px = f % 2;
+  for (int t = 0; t < 2; ++t)
+    for (int u = 0; u < 2; ++u) {
+      const int ky = 2 * t + py, kx = 2 * u + px;
+      taps[t * 2 + u] = ky < 3 && kx < 3 ? kernel[ky * 3 + kx] : V{};
+    }
 }
 
 // Every group's transformed weight matrices (cout_g x K_xi, one per weight phase and position)
@@ -315,7 +328,8 @@ template <class T, class Tile>
 __attribute__((flatten)) void transform_weights(const ConvCpuPlan& plan, const T* w, bool team) {
   using V = typename Vec<T>::type;
   using VU = typename Vec<T>::utype;
-  constexpr int P = Tile::positions, F = Tile::input_phases, taps = Tile::Rows::r * Tile::Cols::r;
+  constexpr int P = Tile::positions, F = Tile::input_phases;
+  constexpr int taps = Tile::taps;
   constexpr int64_t L = kLanes<T>;
   const ConvParams& p = plan.p;
   const int64_t K1 = plan.gemm.p.K / F, cout = p.out_channels / p.groups, phases = plan.weight_phases;
@@ -338,15 +352,21 @@ __attribute__((flatten)) void transform_weights(const ConvCpuPlan& plan, const T
       // L rows at a time: their taps gathered into vectors, transformed together
       for (int64_t i0 = 0; i0 < kMR; i0 += L) {
         const int64_t lanes = min64(L, kMR - i0);
+        V g_taps[taps] = {};
+        for (int64_t i = 0; i < lanes && r0 + i0 + i < cout; ++i) {
+          T one[taps];
+          kernel_taps<T, Tile>(p, w, g, phase, r0 + i0 + i, k1, one);
+          for (int t = 0; t < taps; ++t) g_taps[t][i] = one[t];
+        }
         for (int f = 0; f < F; ++f) {
-          V g_taps[taps] = {};
-          for (int64_t i = 0; i < lanes && r0 + i0 + i < cout; ++i) {
-            T one[taps];
-            kernel_taps<T, Tile>(p, w, g, phase, f, r0 + i0 + i, k1, one);
-            for (int t = 0; t < taps; ++t) g_taps[t][i] = one[t];
-          }
           V u[P];
-          transform_kernel<Tile>(g_taps, u);
+          if constexpr (F > 1) {
+            V sub[4];
+            stride2_phase_taps(g_taps, f, sub);
+            transform_kernel<Tile>(sub, u);
+          } else {
+            transform_kernel<Tile>(g_taps, u);
+          }
           for (int xi = 0; xi < P; ++xi) {
             if (!dst[f][xi]) continue;
             if (lanes == L) *reinterpret_cast<VU*>(dst[f][xi] + i0) = u[xi];
@@ -524,7 +544,8 @@ __attribute__((flatten)) void transform_input(const T* x_c, const ConvCpuPlan& p
 // window rows py + (0, 2, 4) and columns px + (0, 2, 4) of those, F(2x2, 2x2) on each; an odd
 // phase's third window row or column feeds no position (phase_slot), so it is not read. Each
 // input row is loaded once for every phase: L tiles of 4 columns are 4 vectors, whose stride-4
-// lanes (window columns 0 ... 3, and 4 one tile on) two rounds of even/odd shuffles separate.
+// lanes (window columns 0 ... 3, and 4 one tile on) two rounds of even/odd shuffles separate; up
+// to L / 2 tiles (a 14x14 output's tile rows of 7) take 2 vectors and half the shuffles.
 // at[f][xi]: where phase f's row of position xi goes (-1: none).
 template <class T>
 __attribute__((flatten)) void transform_input_stride2(const T* x_c, const ConvCpuPlan& plan, const Segment& s, T* v,
@@ -536,27 +557,42 @@ __attribute__((flatten)) void transform_input_stride2(const T* x_c, const ConvCp
   const ConvParams& p = plan.p;
   const int64_t H = p.in[1], W = p.in[2], len = s.len;
   const int64_t y0 = 4 * s.ty - p.pad[1], x0 = 4 * s.tx0 - p.pad[2];
-  I even_lanes{}, odd_lanes{}, next_lane{};
+  I even_lanes{}, odd_lanes{}, next_lane{}, next_lane_half{};
   for (int64_t i = 0; i < L; ++i) {
     even_lanes[i] = 2 * i;
     odd_lanes[i] = 2 * i + 1;
     next_lane[i] = i + 1;
+    next_lane_half[i] = i + 1 < L / 2 ? i + 1 : L;
   }
-  // B along one input row: t[0 ... 2] from window columns (0, 2, 4) (even phase), t[3], t[4] from (1, 3)
-  auto row_columns = [&](int64_t r, int64_t start, V* t) __attribute__((always_inline)) {
+  // B along one input row: t[0 ... 2] from window columns (0, 2, 4) (even phase), t[3], t[4] from
+  // (1, 3); half: the first L / 2 tiles only (the other lanes are left undefined)
+  auto row_columns = [&](int64_t r, int64_t start, bool half, V* t) __attribute__((always_inline)) {
     const int64_t iy = y0 + r;
     if (iy < 0 || iy >= H) {
       for (int c = 0; c < 5; ++c) t[c] = V{};
       return;
     }
     const T* row = x_c + iy * W;
-    const V a0 = window(row, W, start), a1 = window(row, W, start + L), a2 = window(row, W, start + 2 * L),
-            a3 = window(row, W, start + 3 * L), a4 = window(row, W, start + 4 * L);
-    const V e01 = __builtin_shuffle(a0, a1, even_lanes), o01 = __builtin_shuffle(a0, a1, odd_lanes);
-    const V e23 = __builtin_shuffle(a2, a3, even_lanes), o23 = __builtin_shuffle(a2, a3, odd_lanes);
-    const V c0 = __builtin_shuffle(e01, e23, even_lanes), c2 = __builtin_shuffle(e01, e23, odd_lanes);
-    const V c1 = __builtin_shuffle(o01, o23, even_lanes), c3 = __builtin_shuffle(o01, o23, odd_lanes);
-    const V c4 = __builtin_shuffle(c0, a4, next_lane);
+    V c0, c1, c2, c3, c4;
+    if (half) {
+      const V a0 = window(row, W, start), a1 = window(row, W, start + L), a2 = window(row, W, start + 2 * L);
+      const V e = __builtin_shuffle(a0, a1, even_lanes), o = __builtin_shuffle(a0, a1, odd_lanes);
+      c0 = __builtin_shuffle(e, e, even_lanes);
+      c2 = __builtin_shuffle(e, e, odd_lanes);
+      c1 = __builtin_shuffle(o, o, even_lanes);
+      c3 = __builtin_shuffle(o, o, odd_lanes);
+      c4 = __builtin_shuffle(c0, a2, next_lane_half);
+    } else {
+      const V a0 = window(row, W, start), a1 = window(row, W, start + L), a2 = window(row, W, start + 2 * L),
+              a3 = window(row, W, start + 3 * L), a4 = window(row, W, start + 4 * L);
+      const V e01 = __builtin_shuffle(a0, a1, even_lanes), o01 = __builtin_shuffle(a0, a1, odd_lanes);
+      const V e23 = __builtin_shuffle(a2, a3, even_lanes), o23 = __builtin_shuffle(a2, a3, odd_lanes);
+      c0 = __builtin_shuffle(e01, e23, even_lanes);
+      c2 = __builtin_shuffle(e01, e23, odd_lanes);
+      c1 = __builtin_shuffle(o01, o23, even_lanes);
+      c3 = __builtin_shuffle(o01, o23, odd_lanes);
+      c4 = __builtin_shuffle(c0, a4, next_lane);
+    }
     t[0] = c0 - c2;
     t[1] = c2;
     t[2] = c4 - c2;
@@ -570,10 +606,11 @@ __attribute__((flatten)) void transform_input_stride2(const T* x_c, const ConvCp
   };
   for (int64_t k = 0; k < len; k += L) {
     const int64_t start = x0 + 4 * k;
+    const bool half = len - k <= L / 2;
     V t0[5], t1[5], t2[5];
-    row_columns(0, start, t0);  // even rows: phases (0, px), B down the rows
-    row_columns(2, start, t1);
-    row_columns(4, start, t2);
+    row_columns(0, start, half, t0);  // even rows: phases (0, px), B down the rows
+    row_columns(2, start, half, t1);
+    row_columns(4, start, half, t2);
     for (int c = 0; c < 5; ++c) {
       const int px = c >= 3, b = px ? c - 3 : c;
       const int64_t* const to = at[px];
@@ -581,8 +618,8 @@ __attribute__((flatten)) void transform_input_stride2(const T* x_c, const ConvCp
       store(to, 3 + b, k, t1[c]);
       store(to, 6 + b, k, t2[c] - t1[c]);
     }
-    row_columns(1, start, t0);  // odd rows: phases (1, px), window rows 0 and 1 only
-    row_columns(3, start, t1);
+    row_columns(1, start, half, t0);  // odd rows: phases (1, px), window rows 0 and 1 only
+    row_columns(3, start, half, t1);
     for (int c = 0; c < 5; ++c) {
       const int px = c >= 3, b = px ? c - 3 : c;
       const int64_t* const to = at[2 + px];
@@ -702,16 +739,18 @@ void winograd_item(const ConvCpuPlan& plan, const ConvArrays<T>& a, int64_t item
   for (int64_t q = 0; q < used; ++q) {
     nsegs[q] = segments_of<T>(plan, t0 + q * NR, end, segs[q]);
     const int64_t filled = min64(NR, end - t0 - q * NR);
+    int64_t first[F][P];  // row (q, f, 0, 0) of each position's V; -1: no products of phase f there
+    for (int f = 0; f < F; ++f)
+      for (int xi = 0; xi < P; ++xi) {
+        const int slot = Tile::phase_slot(xi, f);
+        first[f][xi] =
+            slot < 0 ? -1 : Tile::units_before(xi) * v_xi + (q * Tile::input_phases_at(xi) + slot) * K1 * NR;
+      }
     for (int64_t ci = 0; ci < cin; ++ci)
       for (int64_t z = 0; z < kd; ++z) {
-        int64_t at[F][P];  // row (q, f, ci, z) of each position's V; -1: no products of phase f there
+        int64_t at[F][P];  // row (q, f, ci, z)
         for (int f = 0; f < F; ++f)
-          for (int xi = 0; xi < P; ++xi) {
-            const int slot = Tile::phase_slot(xi, f);
-            at[f][xi] = slot < 0 ? -1
-                                 : Tile::units_before(xi) * v_xi +
-                                       (q * Tile::input_phases_at(xi) * K1 + slot * K1 + ci * kd + z) * NR;
-          }
+          for (int xi = 0; xi < P; ++xi) at[f][xi] = first[f][xi] < 0 ? -1 : first[f][xi] + (ci * kd + z) * NR;
         auto zero_lanes = [&](int64_t lane, int64_t count) {
           for (int f = 0; f < F; ++f)
             for (int xi = 0; xi < P; ++xi)
