@@ -101,6 +101,13 @@ struct F2x2 {
   }
 };
 
+// The rows of points p and -p from the even and odd parts of a polynomial's value: e + o, e - o.
+template <class V>
+__attribute__((always_inline)) inline void point_pair(V even, V odd, V* rows) {
+  rows[0] = even + odd;
+  rows[1] = even - odd;
+}
+
 // F(2, 5), points 0, +-1, +-2, inf (F(4, 3)'s, so B^T is the one of Lavin & Gray's F(4x4, 3x3)):
 //   G = [1/4 0 0 0 0; -1/6 [1 1 1 1 1]; -1/6 [1 -1 1 -1 1]; 1/24 [1 2 4 8 16]; 1/24 [1 -2 4 -8 16];
 //   0 0 0 0 1], A^T = [1 1 1 1 1 0; 0 1 -1 2 -2 1].
@@ -116,8 +123,7 @@ struct F2x5 {
     u[2] = (even - odd) * T(-1.0 / 6.0);
     even = (g0 + T(4) * g2 + T(16) * g4) * T(1.0 / 24.0);
     odd = (T(2) * g1 + T(8) * g3) * T(1.0 / 24.0);
-    u[3] = even + odd;
-    u[4] = even - odd;
+    point_pair(even, odd, u + 3);
     u[5] = g4;
   }
   template <class V>
@@ -125,12 +131,10 @@ struct F2x5 {
     using T = decltype(d[0][0] + 0);
     v[0] = T(4) * d[0] - T(5) * d[2] + d[4];
     V even = d[4] - T(4) * d[2], odd = d[3] - T(4) * d[1];
-    v[1] = even + odd;
-    v[2] = even - odd;
+    point_pair(even, odd, v + 1);
     even = d[4] - d[2];
     odd = T(2) * (d[3] - d[1]);
-    v[3] = even + odd;
-    v[4] = even - odd;
+    point_pair(even, odd, v + 3);
     v[5] = T(4) * d[1] - T(5) * d[3] + d[5];
   }
   template <class V>
@@ -161,12 +165,10 @@ struct F2x7 {
     u[2] = (even - odd) * T(-2.0 / 9.0);
     even = (g0 + T(4) * g2 + T(16) * g4 + T(64) * g6) * T(1.0 / 90.0);
     odd = (T(2) * g1 + T(8) * g3 + T(32) * g5) * T(1.0 / 90.0);
-    u[3] = even + odd;
-    u[4] = even - odd;
+    point_pair(even, odd, u + 3);
     even = (T(64) * g0 + T(16) * g2 + T(4) * g4 + g6) * T(1.0 / 90.0);
     odd = (T(32) * g1 + T(8) * g3 + T(2) * g5) * T(1.0 / 90.0);
-    u[5] = even + odd;
-    u[6] = even - odd;
+    point_pair(even, odd, u + 5);
     u[7] = g6;
   }
   template <class V>
@@ -175,16 +177,13 @@ struct F2x7 {
     const T c21_4 = T(5.25), c17_4 = T(4.25), c5_4 = T(1.25), c5_2 = T(2.5);
     v[0] = d[0] - d[6] + c21_4 * (d[4] - d[2]);
     V even = d[2] + d[6] - c17_4 * d[4], odd = d[1] + d[5] - c17_4 * d[3];
-    v[1] = even + odd;
-    v[2] = even - odd;
+    point_pair(even, odd, v + 1);
     even = d[6] + T(0.25) * d[2] - c5_4 * d[4];
     odd = T(0.5) * d[1] - c5_2 * d[3] + T(2) * d[5];
-    v[3] = even + odd;
-    v[4] = even - odd;
+    point_pair(even, odd, v + 3);
     even = d[6] + T(4) * d[2] - T(5) * d[4];
     odd = T(2) * d[1] - c5_2 * d[3] + T(0.5) * d[5];
-    v[5] = even + odd;
-    v[6] = even - odd;
+    point_pair(even, odd, v + 5);
     v[7] = d[7] - d[1] + c21_4 * (d[3] - d[5]);
   }
   template <class V>
@@ -573,26 +572,24 @@ __attribute__((flatten)) void transform_input_stride2(const T* x_c, const ConvCp
       return;
     }
     const T* row = x_c + iy * W;
-    V c0, c1, c2, c3, c4;
+    // the even and odd lanes of the row's first 2 L (half) or 4 L columns, and the column past them
+    V e_lo, e_hi, o_lo, o_hi, tail;
+    const V a0 = window(row, W, start), a1 = window(row, W, start + L), a2 = window(row, W, start + 2 * L);
+    e_lo = __builtin_shuffle(a0, a1, even_lanes);
+    o_lo = __builtin_shuffle(a0, a1, odd_lanes);
     if (half) {
-      const V a0 = window(row, W, start), a1 = window(row, W, start + L), a2 = window(row, W, start + 2 * L);
-      const V e = __builtin_shuffle(a0, a1, even_lanes), o = __builtin_shuffle(a0, a1, odd_lanes);
-      c0 = __builtin_shuffle(e, e, even_lanes);
-      c2 = __builtin_shuffle(e, e, odd_lanes);
-      c1 = __builtin_shuffle(o, o, even_lanes);
-      c3 = __builtin_shuffle(o, o, odd_lanes);
-      c4 = __builtin_shuffle(c0, a2, next_lane_half);
+      e_hi = e_lo;
+      o_hi = o_lo;
+      tail = a2;
     } else {
-      const V a0 = window(row, W, start), a1 = window(row, W, start + L), a2 = window(row, W, start + 2 * L),
-              a3 = window(row, W, start + 3 * L), a4 = window(row, W, start + 4 * L);
-      const V e01 = __builtin_shuffle(a0, a1, even_lanes), o01 = __builtin_shuffle(a0, a1, odd_lanes);
-      const V e23 = __builtin_shuffle(a2, a3, even_lanes), o23 = __builtin_shuffle(a2, a3, odd_lanes);
-      c0 = __builtin_shuffle(e01, e23, even_lanes);
-      c2 = __builtin_shuffle(e01, e23, odd_lanes);
-      c1 = __builtin_shuffle(o01, o23, even_lanes);
-      c3 = __builtin_shuffle(o01, o23, odd_lanes);
-      c4 = __builtin_shuffle(c0, a4, next_lane);
+      const V a3 = window(row, W, start + 3 * L);
+      e_hi = __builtin_shuffle(a2, a3, even_lanes);
+      o_hi = __builtin_shuffle(a2, a3, odd_lanes);
+      tail = window(row, W, start + 4 * L);
     }
+    const V c0 = __builtin_shuffle(e_lo, e_hi, even_lanes), c2 = __builtin_shuffle(e_lo, e_hi, odd_lanes);
+    const V c1 = __builtin_shuffle(o_lo, o_hi, even_lanes), c3 = __builtin_shuffle(o_lo, o_hi, odd_lanes);
+    const V c4 = __builtin_shuffle(c0, tail, half ? next_lane_half : next_lane);
     t[0] = c0 - c2;
     t[1] = c2;
     t[2] = c4 - c2;
