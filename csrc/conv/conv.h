@@ -80,7 +80,7 @@ struct ConvPackedWeights {
 int64_t conv_packed_weights_size(const ConvParams& p, DType dtype, int64_t* layout);
 void conv_pack_weights(const ConvParams& p, std::uintptr_t w, std::uintptr_t dst, int64_t dst_elems, DType dtype);
 // The same for the Winograd path's transformed weights: 0 unless "auto" may take that path for
-// these weights (3x3 or 1x7 kernels, at least 16 channels per group in and out).
+// these weights (3x3, 1x3, 1x5 or 1x7 kernels, at least 16 channels per group in and out).
 int64_t conv_winograd_weights_size(const ConvParams& p, DType dtype, int64_t* layout);
 void conv_pack_winograd_weights(const ConvParams& p, std::uintptr_t w, std::uintptr_t dst, int64_t dst_elems,
                                 DType dtype);

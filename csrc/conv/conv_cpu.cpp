@@ -49,15 +49,15 @@ enum class ForwardPath : int { automatic = 0, direct = 1, packed = 2, winograd =
 const char* const kPathNames[] = {"auto", "direct", "packed", "winograd"};
 NamedChoice<4> forward_path("set_conv_path", kPathNames);
 
-// The shapes the Winograd path computes: a 3x3 kernel (across H, W; F(2x2, 3x3)) or a 1x7 one
-// (conv1d's k = 7, or a 2-d 1x7; F(1x2, 1x7)) sliding by 1 over a zero-padded input, undilated or
+// The shapes the Winograd path computes: a 3x3 kernel (across H, W; F(2x2, 3x3)) or a 1x3, 1x5
+// or 1x7 one (conv1d's, or 2-d; F(1x2, 1xr)) sliding by 1 over a zero-padded input, undilated or
 // with dilation 2 across (split into 2 x 2 phases that are undilated convolutions; larger
 // dilations would need wider column gathers; a kernel one row high ignores its dilation along H).
 // A 3x3 kernel of stride 2 (undilated) splits into 2x2 sub-kernels on the 2x2 input phases
 // (F(2x2, 2x2) each, summed in the transformed domain). A 3-d kernel's depth taps (any size and
-// dilation, stride 1) become more input channels of the 2-d transform. Transposed: 2-d 4x4 kernels of stride 2 (each output phase a 2x2 forward
-// convolution; a 3-d one of depth 1 only while its output stays one deep, which output_padding
-// along D can change).
+// dilation, stride 1) become more input channels of the 2-d transform. Transposed: 2-d 4x4
+// kernels of stride 2 (each output phase a 2x2 forward convolution; a 3-d one of depth 1 only
+// while its output stays one deep, which output_padding along D can change).
 bool winograd_fits(const ConvParams& p) {
   if (p.transposed)
     return p.in[0] == 1 && p.out[0] == 1 && p.kernel[0] == 1 && p.kernel[1] == 4 && p.kernel[2] == 4 &&
@@ -174,25 +174,6 @@ int64_t packed_weights_elems(const ConvParams& p, const GemmCpuPlan& gemm, DType
   return p.groups * round_to_lines(rows * conv_group_in(p) * conv_kernel_volume(p), es);
 }
 int64_t packed_weights_layout(const GemmCpuPlan& gemm) { return gemm.mr << 32 | gemm.kc; }
-
-// Transformed positions per tile (F(2x2, 3x3) 16, F(2x2, 2x2) 9, F(1x2, 1x7) 8), the input phases
-// the GEMM of a position may sum (K up to that many times the channels), the products per tile
-// and input channel (the positions' K rows, 25 for stride 2), output rows per tile, and the direct
-// sum's taps per output (per depth tap).
-struct WinogradShape {
-  int64_t positions, input_phases, products, tile_rows, taps;
-};
-WinogradShape winograd_shape(WinogradTile tile) {
-  switch (tile) {
-    case WinogradTile::f2x2_3x3: return {16, 1, 16, 2, 9};
-    case WinogradTile::f2x2_3x3_s2: return {9, 4, 25, 2, 9};
-    case WinogradTile::f2x2_2x2_phases: return {9, 1, 9, 2, 4};
-    case WinogradTile::f1x2_1x3: return {4, 1, 4, 1, 3};
-    case WinogradTile::f1x2_1x5: return {6, 1, 6, 1, 5};
-    case WinogradTile::f1x2_1x7: return {8, 1, 8, 1, 7};
-  }
-  return {0, 1, 0, 1, 1};
-}
 
 // The Winograd path's plan without its buffers: the blocking of its cout_g x K GEMMs, the tiles,
 // and the sizes of the transformed weights (a group's matrices: one per position, per transposed
@@ -341,7 +322,8 @@ void conv_pack_winograd_weights(const ConvParams& p, std::uintptr_t w, std::uint
             "float64, got ", dtype_name(dtype));
   int64_t layout = 0;
   const int64_t elems = conv_winograd_weights_size(p, dtype, &layout);
-  PDK_CHECK(elems > 0, "conv_pack_weights: no Winograd form for these weights (3x3 or 1x7 kernels with at least ",
+  PDK_CHECK(elems > 0, "conv_pack_weights: no Winograd form for these weights (3x3, 1x3, 1x5 or 1x7 kernels with "
+            "at least ",
             kWinogradChannels, " channels per group in and out only)");
   PDK_CHECK(dst_elems == elems && w != 0 && dst != 0, "conv_pack_weights: expected a buffer of ", elems,
             " elements, got ", dst_elems);

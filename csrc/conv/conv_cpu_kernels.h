@@ -14,6 +14,26 @@ namespace pdk {
 enum class WinogradTile : int { f2x2_3x3 = 0, f2x2_2x2_phases = 1, f1x2_1x3 = 2, f1x2_1x5 = 3, f1x2_1x7 = 4,
                                 f2x2_3x3_s2 = 5 };
 
+// A tile's sizes, which conv_cpu.cpp plans the buffers by (conv_winograd_kernels.cpp checks at
+// compile time that its tiles agree): transformed positions per tile, the input phases the GEMM
+// of a position may sum (K up to that many times the channels), the products per tile and input
+// channel (the positions' K rows, 25 for stride 2), output rows per tile, and the direct sum's
+// taps per output (per depth tap).
+struct WinogradShape {
+  int64_t positions, input_phases, products, tile_rows, taps;
+};
+constexpr WinogradShape winograd_shape(WinogradTile tile) {
+  switch (tile) {
+    case WinogradTile::f2x2_3x3: return {16, 1, 16, 2, 9};
+    case WinogradTile::f2x2_3x3_s2: return {9, 4, 25, 2, 9};
+    case WinogradTile::f2x2_2x2_phases: return {9, 1, 9, 2, 4};
+    case WinogradTile::f1x2_1x3: return {4, 1, 4, 1, 3};
+    case WinogradTile::f1x2_1x5: return {6, 1, 6, 1, 5};
+    case WinogradTile::f1x2_1x7: return {8, 1, 8, 1, 7};
+  }
+  return {0, 1, 0, 1, 1};
+}
+
 // conv_cpu.cpp (compiled once) validates, picks the algorithm, sizes the blocking and allocates
 // every workspace; the per-ISA kernels never allocate (see gemm_cpu_kernels.cpp for why).
 struct ConvCpuPlan {

@@ -1,4 +1,4 @@
-// Per-ISA Winograd convolutions as GEMMs over transformed tiles: F(2x2, 3x3) for stride-1 3x3 (or kD x 3x3) forward convolutions, F(2x2, 2x2) on the 4 input phases of stride-2 3x3 ones, F(1x2, 1x7) for 1x7 ones (conv1d k = 7), F(2x2, 2x2) for the phases of 4x4 stride-2 transposed ones.
+// Per-ISA Winograd convolutions as GEMMs over transformed tiles: F(2x2, 3x3) for stride-1 3x3 (or kD x 3x3) forward convolutions, F(2x2, 2x2) on the 4 input phases of stride-2 3x3 ones, F(1x2, 1xr) for 1x3, 1x5 and 1x7 ones (conv1d's), F(2x2, 2x2) for the phases of 4x4 stride-2 transposed ones.
 //
 // Compiled once per instruction set under the ODR rules of gemm_cpu_kernels.cpp (everything in
 // pdk::PDK_ISA_NAMESPACE, helpers in an anonymous namespace, no std:: templates, no PDK_CHECK);
@@ -202,7 +202,7 @@ enum class TileKind { plain, transposed_phases, stride2 };
 // The tiles of each Winograd shape (WinogradTile): a row and a column dimension, and their kind.
 // Columns are always F(2, r): the input transform gathers window columns in even/odd pairs and
 // the output transform interleaves the two outputs.
-template <class RowDim, class ColDim, TileKind kKind>
+template <class RowDim, class ColDim, TileKind kKind, WinogradTile kTile>
 struct Tiles {
   using Rows = RowDim;
   using Cols = ColDim;
@@ -247,13 +247,18 @@ struct Tiles {
   static constexpr int input_phases_at(int xi) { return layout.phases_at[xi]; }
   static constexpr int units_before(int xi) { return layout.units_before[xi]; }
   static constexpr int units = layout.units_before[positions];  // products per tile and channel
+  // the sizes conv_cpu.cpp planned the buffers by
+  static constexpr WinogradShape shape = winograd_shape(kTile);
+  static_assert(shape.positions == positions && shape.input_phases == input_phases && shape.products == units &&
+                    shape.tile_rows == Rows::m && shape.taps == taps,
+                "winograd_shape() and the tile disagree");
 };
-using TilesF2x2_3x3 = Tiles<F2x3, F2x3, TileKind::plain>;
-using TilesF2x2_3x3_s2 = Tiles<F2x2, F2x2, TileKind::stride2>;
-using TilesF2x2_2x2 = Tiles<F2x2, F2x2, TileKind::transposed_phases>;
-using TilesF1x2_1x3 = Tiles<Untransformed, F2x3, TileKind::plain>;
-using TilesF1x2_1x5 = Tiles<Untransformed, F2x5, TileKind::plain>;
-using TilesF1x2_1x7 = Tiles<Untransformed, F2x7, TileKind::plain>;
+using TilesF2x2_3x3 = Tiles<F2x3, F2x3, TileKind::plain, WinogradTile::f2x2_3x3>;
+using TilesF2x2_3x3_s2 = Tiles<F2x2, F2x2, TileKind::stride2, WinogradTile::f2x2_3x3_s2>;
+using TilesF2x2_2x2 = Tiles<F2x2, F2x2, TileKind::transposed_phases, WinogradTile::f2x2_2x2_phases>;
+using TilesF1x2_1x3 = Tiles<Untransformed, F2x3, TileKind::plain, WinogradTile::f1x2_1x3>;
+using TilesF1x2_1x5 = Tiles<Untransformed, F2x5, TileKind::plain, WinogradTile::f1x2_1x5>;
+using TilesF1x2_1x7 = Tiles<Untransformed, F2x7, TileKind::plain, WinogradTile::f1x2_1x7>;
 
 // u = G g G^T for a vector of Rows::r x Cols::r kernels g (row-major: g[tap] holds that tap of
 // every kernel).
