@@ -884,13 +884,13 @@ constexpr int in_place_vectors() {
 }
 
 // Output rows [oh0, oh0 + rows) and columns [c0, c0 + NV * L) (those below Wo) of one plane:
-// out (and residual) point at the plane, x at its input plane, w at its KH x KW taps. act:
-// finish_rows' codes; kOtherActivation is applied by the caller.
+// out (and residual) point at the plane, x at its input plane, w at its KH x KW taps. act: one
+// activate_vector covers (the caller applies the others afterwards and passes none).
 template <class T, int KH, int KW, int NV>
 __attribute__((noinline)) void in_place_columns(const T* __restrict x, int64_t H, int64_t W, T* out,
                                                 const T* residual, int64_t Wo, int64_t oh0, int64_t rows, int64_t c0,
-                                                int64_t pH, int64_t pW, int64_t dW, const T* w, T bias, int act,
-                                                T slope) {
+                                                int64_t pH, int64_t pW, int64_t dW, const T* w, T bias,
+                                                Activation act, T slope) {
   using V = typename Vec<T>::type;
   using LM = LoadMask<T>;
   constexpr int64_t L = kLanes<T>;
@@ -936,13 +936,7 @@ __attribute__((noinline)) void in_place_columns(const T* __restrict x, int64_t H
       for (int k = 0; k < NV; ++k) {
         V v = a[k][0];
         if (residual) v += Partial<T>::load(residual + at + k * L, store_mask[k]);  // read before out is written
-        switch (act) {
-          case 1: v = activate_vector<Activation::relu>(v, slope_v); break;
-          case 2: v = activate_vector<Activation::leaky_relu>(v, slope_v); break;
-          case 3: v = activate_vector<Activation::relu6>(v, slope_v); break;
-          default: break;
-        }
-        Partial<T>::store(out + at + k * L, v, store_mask[k]);
+        Partial<T>::store(out + at + k * L, activate_vector(v, act, slope_v), store_mask[k]);
       }
     }
 #pragma GCC unroll 8
@@ -957,7 +951,7 @@ __attribute__((noinline)) void in_place_columns(const T* __restrict x, int64_t H
 // Output rows [oh0, oh0 + rows) of one plane, every column: walks of NV column vectors.
 template <class T, int KH, int KW>
 void in_place_rows(const T* x, int64_t H, int64_t W, T* out, const T* residual, int64_t Wo, int64_t oh0,
-                   int64_t rows, int64_t pH, int64_t pW, int64_t dW, const T* w, T bias, int act, T slope) {
+                   int64_t rows, int64_t pH, int64_t pW, int64_t dW, const T* w, T bias, Activation act, T slope) {
   constexpr int64_t L = kLanes<T>;
   constexpr int kMost = in_place_vectors<KH>();
   for (int64_t c0 = 0; c0 < Wo;) {
@@ -989,7 +983,8 @@ __attribute__((flatten)) void run_in_place(const Args<T>& A, int64_t band, int64
   const int64_t H = p.in[1], W = p.in[2], Ho = p.out[1], Wo = p.out[2], kH = p.kernel[1], kW = p.kernel[2];
   const int64_t nbands = ceil_div(Ho, band), m = p.out_channels / p.in_channels;
   const Activation act = p.activation;
-  const int code = activation_code(act);
+  const bool vectorised = vector_activation(act);
+  const Activation vector_act = vectorised ? act : Activation::none;
   const T slope = static_cast<T>(p.negative_slope);
   for (int64_t item = begin; item < end; ++item) {
     const int64_t plane = item / nbands, oh0 = (item % nbands) * band, rows = min64(band, Ho - oh0);
@@ -1000,14 +995,14 @@ __attribute__((flatten)) void run_in_place(const Args<T>& A, int64_t band, int64
     const T* w = A.w + co * kH * kW;
     const T bias = A.bias ? A.bias[co] : T(0);
     auto rows_as = [&](auto f) {
-      f(x, H, W, out, residual, Wo, oh0, rows, p.pad[1], p.pad[2], p.dilation[2], w, bias, code, slope);
+      f(x, H, W, out, residual, Wo, oh0, rows, p.pad[1], p.pad[2], p.dilation[2], w, bias, vector_act, slope);
     };
     switch (slide_shape(kH, kW)) {
       case 33: rows_as(in_place_rows<T, 3, 3>); break;
       case 55: rows_as(in_place_rows<T, 5, 5>); break;
       default: rows_as(in_place_rows<T, 7, 7>); break;
     }
-    if (code == kOtherActivation)
+    if (!vectorised)
       for (T *o = out + oh0 * Wo, *e = out + (oh0 + rows) * Wo; o < e; ++o) *o = apply_activation(*o, act, slope);
   }
 }

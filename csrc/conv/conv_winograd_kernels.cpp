@@ -676,9 +676,7 @@ __attribute__((flatten)) void transform_output(const ConvCpuPlan& plan, const T*
   const T slope_value = static_cast<T>(p.negative_slope);
   const V slope = V{} + slope_value;
   // vector epilogue for outputs side by side and the activations activate_vector covers
-  const bool vector_epilogue = sw == 1 && (p.activation == Activation::none || p.activation == Activation::relu ||
-                                           p.activation == Activation::leaky_relu ||
-                                           p.activation == Activation::relu6);
+  const bool vector_epilogue = sw == 1 && vector_activation(p.activation);
   for (int k = 0; k < nsegs; ++k) {
     const Segment& s = segs[k];
     const int64_t ox0 = 2 * s.tx0 * sw + s.rx;  // line element j is output column ox0 + j * sw
@@ -695,13 +693,7 @@ __attribute__((flatten)) void transform_output(const ConvCpuPlan& plan, const T*
           V x = P::load(line + j, mask);
           if (bias) x += b;
           if (residual) x += P::load(residual + at + j, mask);  // may alias out: read before the store
-          switch (p.activation) {
-            case Activation::relu: x = activate_vector<Activation::relu>(x, slope); break;
-            case Activation::leaky_relu: x = activate_vector<Activation::leaky_relu>(x, slope); break;
-            case Activation::relu6: x = activate_vector<Activation::relu6>(x, slope); break;
-            default: break;
-          }
-          P::store(out + at + j, x, mask);
+          P::store(out + at + j, activate_vector(x, p.activation, slope), mask);
         }
         continue;
       }

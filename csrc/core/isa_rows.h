@@ -177,3 +177,21 @@ __attribute__((always_inline)) inline V activate_vector(V v, V slope) {
   if constexpr (A == Activation::leaky_relu) v = v > zero ? v : v * slope;
   return v;
 }
+
+// Whether activate_vector covers `act` (none, relu, leaky_relu, relu6); the rest (sigmoid, tanh,
+// gelu) go through apply_activation per element.
+inline bool vector_activation(Activation act) {
+  return act == Activation::none || act == Activation::relu || act == Activation::leaky_relu ||
+         act == Activation::relu6;
+}
+
+// activate_vector for an activation chosen at run time; one it does not cover leaves v unchanged.
+template <class V>
+__attribute__((always_inline)) inline V activate_vector(V v, Activation act, V slope) {
+  switch (act) {
+    case Activation::relu: return activate_vector<Activation::relu>(v, slope);
+    case Activation::leaky_relu: return activate_vector<Activation::leaky_relu>(v, slope);
+    case Activation::relu6: return activate_vector<Activation::relu6>(v, slope);
+    default: return v;
+  }
+}
