@@ -119,6 +119,12 @@ SEQ_CASES = [
     ("gru", 4, 4, 3, 10, 2, True, 0, False),
     ("rnn_tanh", 5, 3, 4, 6, 2, True, 0, False),
     ("rnn_relu", 4, 2, 5, 5, 1, False, 0, False),
+    # 4 rows or more fold the input projection into the step's tiles (rnn_cpu_fuses_input) for
+    # LSTM and plain RNNs: with projections and peepholes, and over two row panels
+    ("lstm", 4, 6, 5, 9, 1, True, 3, True),
+    ("lstm", 3, 17, 6, 11, 2, False, 0, True),
+    ("rnn_tanh", 4, 16, 3, 7, 1, True, 0, False),
+    ("rnn_relu", 3, 4, 5, 5, 2, False, 0, False),
     # a batch of one multiplies the unpacked weights (rnn_cpu_multiplies_rows): several hidden
     # blocks, the last one short, depths off the vector width, projections, peepholes
     ("lstm", 4, 1, 19, 37, 2, True, 0, True),

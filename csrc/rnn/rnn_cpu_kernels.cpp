@@ -20,8 +20,9 @@
 // delays a step by one item at most, not by its share. Whoever runs an item at step 0 packs its
 // weight panels (no serial packing, no barrier before use; later steps read them after the
 // step's completion). A bidirectional layer runs both directions in the same steps (direction 1
-// at T-1-s), their items in one list: with two threads, each owns one direction. A single step (the cells) folds the input projection into
-// the same tiles (rnn_cpu_fuses_input) and packs each block's panels into a per-thread buffer.
+// at T-1-s), their items in one list: with two threads, each owns one direction. The cells and
+// sequences of 4 rows or more fold the input projection into the same tiles (rnn_cpu_fuses_input);
+// a single step packs each block's panels into a per-thread buffer.
 // A batch of one packs nothing (rnn_cpu_multiplies_rows): each gate's rows of the block are a
 // matrix-vector product on the unpacked weights, which streams W_hh once per step; its hidden
 // blocks are 2 NR units wide.
@@ -122,6 +123,7 @@ struct Direction {
   T* hb[2];  // hidden state read by even / odd steps (h_{t-1}); the other one receives h_t
   T *c, *out, *w_pack, *hr_pack, *a_pack, *h_full, *f_pack;
   bool reverse;
+  bool pre_reused;  // the input is fused: pre is one step's, reused by every step
 };
 
 template <class T>
@@ -145,6 +147,7 @@ Direction<T> direction_of(const RnnCpuDirection& d, bool reverse, bool fused) {
   r.h_full = static_cast<T*>(d.h_full);
   r.f_pack = static_cast<T*>(d.f_pack);
   r.reverse = reverse;
+  r.pre_reused = fused;
   return r;
 }
 
@@ -159,7 +162,7 @@ __attribute__((always_inline)) inline void cell_update(const Math& m, const RnnP
                                                        int64_t b, int64_t j) {
   using A = Access<T, V>;
   const int64_t H = p.H, Ho = p.out_size(), GH = p.gates() * H;
-  const T* pre_row = d.pre + (t * p.B + b) * GH + j;
+  const T* pre_row = d.pre + ((d.pre_reused ? 0 : t) * p.B + b) * GH + j;
   const V zero{};
   auto pre = [&](int g) {
     V v = A::load(pre_row + g * H);
@@ -401,7 +404,7 @@ bool run_step(Team& team, const RnnCpuPlan& plan, Direction<T>* dirs, int64_t s)
     alignas(64) T hn_tile[kTileSize];
     for (int64_t r0 = 0; r0 < p.B; r0 += kMR) {
       const int64_t m = min64(kMR, p.B - r0);
-      T* pre = d.pre + (t * p.B + r0) * GH + j0;
+      T* pre = d.pre + ((d.pre_reused ? 0 : t) * p.B + r0) * GH + j0;
       for (int64_t g = 0; g < G; ++g) {
         const bool apart = gru && g == 2;  // W_hn h goes to hn_tile, not into the pre-activation
         if (by_rows) {  // the single row: this gate's weight rows times h_{t-1} (and x_t when fused)

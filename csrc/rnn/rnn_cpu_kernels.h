@@ -6,11 +6,19 @@
 
 namespace pdk {
 
-// A single step (the cells, T == 1) computes x @ W_ih^T in the same register tiles as
-// h @ W_hh^T: one product over depth I + Ho with [W_ih | W_hh] packed side by side, instead of an
-// input GEMM, its [B, G*H] intermediate and a second pass. GRU keeps the input GEMM: its n gate
-// needs x W_in^T and W_hn h apart (n = tanh(x_n + r * h_n)).
-inline bool rnn_cpu_fuses_input(const RnnParams& p) { return p.T == 1 && p.mode != RnnMode::gru; }
+// The input projection joins the recurrent product: x_t @ W_ih^T is computed in the same register
+// tiles as h_{t-1} @ W_hh^T, one product over depth I + Ho with [W_ih | W_hh] packed side by side,
+// instead of an input GEMM for all steps, its [T, B, G*H] intermediate (26 MB for the LSTM bench
+// row, written once and read back from memory) and a shorter depth per tile. Taken for a single
+// step (the cells) and for sequences of kFusedInputRows rows or more: measured in one process on
+// LSTM I256 H512 T100, fused was 8% faster at B = 32 and 3-5% at B = 4, 8, 16 and 64, but 18% and
+// 10% slower at B = 1 and 2, whose steps are bound by reading their weights (fused, each step
+// reads W_ih as well as W_hh). GRU keeps the input GEMM: its n gate needs x W_in^T and W_hn h
+// apart (n = tanh(x_n + r * h_n)).
+constexpr int64_t kFusedInputRows = 4;
+inline bool rnn_cpu_fuses_input(const RnnParams& p) {
+  return p.mode != RnnMode::gru && (p.T == 1 || p.B >= kFusedInputRows);
+}
 
 // A batch of one multiplies the unpacked weights row by row (multiply_rows_by_vector, a
 // matrix-vector product): no packed copy of W_hh (4 MB for H = 512, packed once per call) and no
@@ -21,7 +29,9 @@ inline bool rnn_cpu_multiplies_rows(const RnnParams& p) { return p.B == 1; }
 // One direction of a layer, host pointers (null: absent). pre holds the gate pre-activations
 // ([T, B, G*H]): the input GEMM leaves x @ W_ih^T + gate_bias there and each step adds
 // h_{t-1} @ W_hh^T in place (GRU's n gate excepted: W_hn h + b_hn is kept apart); with the input
-// fused (rnn_cpu_fuses_input) the step writes the whole product there and adds gate_bias itself.
+// fused (rnn_cpu_fuses_input) it holds one step only ([B, G*H], reused by every step, so it stays
+// in cache; the rest of the caller's workspace is not touched): the step writes the whole product
+// there and adds gate_bias itself.
 // The hidden state alternates between h (the hn output, initialised from h0 by rnn_cpu.cpp: steps
 // read it at even s) and h_alt (odd s), so a step reads h_{t-1} while it writes h_t and needs one
 // barrier only; after an odd number of steps the final state is in h_alt. c (the cn output) is
