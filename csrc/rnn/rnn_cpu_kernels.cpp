@@ -20,7 +20,8 @@
 // delays a step by one item at most, not by its share. Whoever runs an item at step 0 packs its
 // weight panels (no serial packing, no barrier before use; later steps read them after the
 // step's completion). A bidirectional layer runs both directions in the same steps (direction 1
-// at T-1-s), their items in one list: with two threads, each owns one direction. The cells and
+// at T-1-s): on an even number of threads each half is a team of its own for one direction, which
+// never waits for the other; otherwise their items are in one list. The cells and
 // sequences of 4 rows or more fold the input projection into the same tiles (rnn_cpu_fuses_input);
 // a single step packs each block's panels into a per-thread buffer.
 // A batch of one packs nothing (rnn_cpu_multiplies_rows): each gate's rows of the block are a
@@ -269,6 +270,7 @@ struct Team {
   int64_t* soloist;   // 0, or 1 + the thread that carries on alone (see run_phase)
   int64_t* finished;  // set once a thread has run every phase
   RnnCpuTeam policy = RnnCpuTeam::automatic;
+  int64_t first_direction = 0, directions = 0;  // the directions the team runs (0: all of the layer's)
   uint64_t phase = 0, target = 0, completed = 0;  // completed: this thread's items (its done count)
   double worked = 0, waited = 0;  // seconds this thread spent on items and waiting for others
 };
@@ -381,8 +383,8 @@ bool run_step(Team& team, const RnnCpuPlan& plan, Direction<T>* dirs, int64_t s)
   const VecMath<T> vm;
   const ScalarMath<T> sm;
   bool packed_rows[2] = {false, false};
-  return run_phase(team, p.D * blocks, s, [&](int64_t item) {
-    const int64_t di = item / blocks, q = item % blocks, j0 = q * U, n = min64(U, p.H - j0);
+  return run_phase(team, (team.directions ? team.directions : p.D) * blocks, s, [&](int64_t item) {
+    const int64_t di = team.first_direction + item / blocks, q = item % blocks, j0 = q * U, n = min64(U, p.H - j0);
     const Direction<T>& d = dirs[di];
     const int64_t t = d.reverse ? p.T - 1 - s : s;
     const T* h_prev = d.hb[s & 1];
@@ -445,8 +447,8 @@ bool run_projection(Team& team, const RnnCpuPlan& plan, Direction<T>* dirs, int6
   const RnnParams& p = plan.p;
   const int64_t blocks = (p.P + NR - 1) / NR, rows = padded_rows(p.B);
   bool packed_rows[2] = {false, false};
-  return run_phase(team, p.D * blocks, s, [&](int64_t item) {
-    const int64_t di = item / blocks, q = item % blocks, j0 = q * NR, n = min64(NR, p.P - j0);
+  return run_phase(team, (team.directions ? team.directions : p.D) * blocks, s, [&](int64_t item) {
+    const int64_t di = team.first_direction + item / blocks, q = item % blocks, j0 = q * NR, n = min64(NR, p.P - j0);
     const Direction<T>& d = dirs[di];
     const int64_t t = d.reverse ? p.T - 1 - s : s;
     T* a = d.f_pack + team.tid * rows * p.H;
@@ -506,11 +508,26 @@ int run(const RnnCpuPlan& plan) {
     ItemRange ranges[kRnnMaxThreads];
     for (ItemRange& r : ranges) r.word = range_word(~uint64_t{0}, 0, 0);
     DoneCount done[kRnnMaxThreads] = {};
-    alignas(64) int64_t soloist = 0, finished = 0;
+    struct alignas(64) {
+      int64_t soloist = 0, finished = 0;
+    } flags[2];
     // The workspace holds plan.threads per-thread parts: OpenMP may give fewer threads, never more.
 #pragma omp parallel num_threads(plan.threads)
-    recurrence<T>(Team{omp_get_thread_num(), omp_get_num_threads(), ranges, done, &soloist, &finished, plan.team},
-                  plan, dirs);
+    {
+      // A bidirectional layer on an even number of threads: each half of them runs one direction
+      // as a team of its own, and the halves never wait for each other (the directions share no
+      // state). With two threads, 4% faster on the bidirectional B = 32 LSTM than one team
+      // waiting at every step for both directions' items (one process, interleaved).
+      const int64_t n = omp_get_num_threads(), tid = omp_get_thread_num();
+      const int64_t teams = plan.p.D == 2 && n % 2 == 0 ? 2 : 1, size = n / teams, team = tid / size;
+      Team mine{tid % size, size, ranges + team * size, done + team * size, &flags[team].soloist,
+                &flags[team].finished, plan.team};
+      if (teams == 2) {
+        mine.first_direction = team;
+        mine.directions = 1;
+      }
+      recurrence<T>(mine, plan, dirs);
+    }
     return kRnnOk;
   }
 #endif
