@@ -207,6 +207,19 @@ def test_tile_edges(backend, rng):
         close(got[0], want[0], np.float32, f"{path} {mode} B={B} H={H}")
 
 
+def test_large_weights_keep_the_input_gemm(rng):
+    """An LSTM whose packed [W_ih | W_hh] (13.5 MB) is past what the CPU folds into the step
+    (rnn_cpu_fuses_input): the input GEMM and the recurrent tiles over two row panels, with lengths."""
+    T, B, I, H = 3, 15, 1100, 520
+    params = make_params(rng, "lstm", I, H, 1, False, dtype=np.float32, scale=0.03)  # gates not saturated
+    x = rng.standard_normal((T, B, I)).astype(np.float32)
+    lengths = rng.integers(1, T + 1, B)
+    got = ops.rnn(x, params, lengths=lengths, mode="lstm", backend="cpu")
+    want = ref.rnn(x, params, lengths=lengths, mode="lstm")
+    close(got[0], want[0], np.float32, "output")
+    close(got[1][1], want[1][1], np.float32, "c_n")
+
+
 def test_empty_batch_and_zero_length(backend, rng):
     params = make_params(rng, "lstm", 3, 4, 2, True)
     out, (h, c) = ops.lstm(backend.asarray(np.zeros((5, 0, 3), np.float32)), on(backend, params), num_layers=2,

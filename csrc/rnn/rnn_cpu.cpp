@@ -66,7 +66,7 @@ void rnn_layer_forward(const RnnParams& p, const RnnDirection* dirs, std::uintpt
   shape.N = G * H;
   shape.K = Ho;
   const GemmCpuPlan tile = plan_gemm(shape, dtype, 1);
-  const bool fused = rnn_cpu_fuses_input(p);
+  const bool fused = rnn_cpu_fuses_input(p, es);
   const int64_t step_macs = p.D * p.B * G * H * (fused ? p.I + Ho : Ho);
   RnnCpuPlan plan;
   plan.p = p;
@@ -74,7 +74,8 @@ void rnn_layer_forward(const RnnParams& p, const RnnDirection* dirs, std::uintpt
   plan.threads = step_macs >= kParallelStepMacs && items < kRnnMaxItems
                      ? std::min<int64_t>(omp_max_threads(), kRnnMaxThreads) : 1;
   plan.team = static_cast<RnnCpuTeam>(team_policy.index());
-  const RnnCpuWorkspace w = rnn_cpu_workspace(p, tile.mr, tile.nr, plan.threads);
+  plan.fused = fused;
+  const RnnCpuWorkspace w = rnn_cpu_workspace(p, fused, tile.mr, tile.nr, plan.threads);
   const int64_t parts[] = {round_to_lines(w.w_pack, es), round_to_lines(w.hr_pack, es),
                            round_to_lines(w.h_alt, es),  round_to_lines(w.a_pack, es),
                            round_to_lines(w.h_full, es), round_to_lines(w.f_pack, es),

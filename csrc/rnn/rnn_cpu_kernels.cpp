@@ -21,9 +21,9 @@
 // weight panels (no serial packing, no barrier before use; later steps read them after the
 // step's completion). A bidirectional layer runs both directions in the same steps (direction 1
 // at T-1-s): on an even number of threads each half is a team of its own for one direction, which
-// never waits for the other; otherwise their items are in one list. The cells and
-// sequences of 4 rows or more fold the input projection into the same tiles (rnn_cpu_fuses_input);
-// a single step packs each block's panels into a per-thread buffer.
+// never waits for the other; otherwise their items are in one list. The cells, and sequences of 4
+// rows or more whose weights stay in cache, fold the input projection into the same tiles
+// (rnn_cpu_fuses_input); a single step packs each block's panels into a per-thread buffer.
 // A batch of one packs nothing (rnn_cpu_multiplies_rows): each gate's rows of the block are a
 // matrix-vector product on the unpacked weights, which streams W_hh once per step; its hidden
 // blocks are 2 NR units wide.
@@ -371,7 +371,7 @@ bool run_step(Team& team, const RnnCpuPlan& plan, Direction<T>* dirs, int64_t s)
   constexpr int64_t NR = kNR<T>, L = kLanes<T>;
   using V = typename Vec<T>::type;
   const RnnParams& p = plan.p;
-  const bool fused = rnn_cpu_fuses_input(p), gru = p.mode == RnnMode::gru;
+  const bool fused = plan.fused, gru = p.mode == RnnMode::gru;
   const bool by_rows = rnn_cpu_multiplies_rows(p);
   // Hidden units per item: a panel's NR, or twice that for a batch of one, whose items read each
   // gate's rows of W_hh as one region: half as many, twice as long streams for the prefetchers
@@ -501,7 +501,7 @@ template <class T>
 int run(const RnnCpuPlan& plan) {
   Direction<T> dirs[2];
   for (int64_t d = 0; d < plan.p.D; ++d)
-    dirs[d] = direction_of<T>(plan.dirs[d], d == 1, rnn_cpu_fuses_input(plan.p));
+    dirs[d] = direction_of<T>(plan.dirs[d], d == 1, plan.fused);
 #ifdef _OPENMP
   if (plan.threads > 1) {
     // Before the first phase every range is in phase -1 (and empty).

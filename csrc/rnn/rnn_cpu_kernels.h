@@ -9,15 +9,21 @@ namespace pdk {
 // The input projection joins the recurrent product: x_t @ W_ih^T is computed in the same register
 // tiles as h_{t-1} @ W_hh^T, one product over depth I + Ho with [W_ih | W_hh] packed side by side,
 // instead of an input GEMM for all steps, its [T, B, G*H] intermediate (26 MB for the LSTM bench
-// row, written once and read back from memory) and a shorter depth per tile. Taken for a single
-// step (the cells) and for sequences of kFusedInputRows rows or more: measured in one process on
-// LSTM I256 H512 T100, fused was 8% faster at B = 32 and 3-5% at B = 4, 8, 16 and 64, but 18% and
-// 10% slower at B = 1 and 2, whose steps are bound by reading their weights (fused, each step
-// reads W_ih as well as W_hh). GRU keeps the input GEMM: its n gate needs x W_in^T and W_hn h
-// apart (n = tanh(x_n + r * h_n)).
+// row, written once and read back from memory) and a shorter depth per tile. Each step then
+// reads W_ih as well, so it pays only while [W_ih | W_hh] stays in cache and the batch reuses it.
+// Taken for a single step (the cells), and for sequences of kFusedInputRows rows or more whose
+// packed [W_ih | W_hh] per direction is at most kFusedInputWeightBytes. Measured in one process
+// (LSTM, T = 50-100, fused against the input GEMM): with 0.5-6 MB of weights, 3-15% faster from
+// B = 4 to 64 (8% on the B = 32 bench row); at B = 1 and 2, 18% and 10% slower (steps bound by
+// reading the weights); with 12 MB, 3-4% slower at B = 4 and 32; with 32 MB (I = H = 1024),
+// 1.15-2.4x slower at B = 4 to 64. GRU keeps the input GEMM: its n gate needs x W_in^T and
+// W_hn h apart (n = tanh(x_n + r * h_n)).
 constexpr int64_t kFusedInputRows = 4;
-inline bool rnn_cpu_fuses_input(const RnnParams& p) {
-  return p.mode != RnnMode::gru && (p.T == 1 || p.B >= kFusedInputRows);
+constexpr int64_t kFusedInputWeightBytes = int64_t{8} << 20;
+inline bool rnn_cpu_fuses_input(const RnnParams& p, int64_t elem_size) {
+  if (p.mode == RnnMode::gru) return false;
+  const int64_t weight_bytes = (p.I + p.out_size()) * p.gates() * p.H * elem_size;
+  return p.T == 1 || (p.B >= kFusedInputRows && weight_bytes <= kFusedInputWeightBytes);
 }
 
 // A batch of one multiplies the unpacked weights row by row (multiply_rows_by_vector, a
@@ -76,6 +82,7 @@ struct RnnCpuPlan {
   const int64_t* lengths = nullptr;
   int64_t threads = 1;
   RnnCpuTeam team = RnnCpuTeam::automatic;
+  bool fused = false;  // rnn_cpu_fuses_input
 };
 
 // Workspace element counts per direction for a micro-kernel tile MR x NR and `threads` threads
@@ -83,9 +90,9 @@ struct RnnCpuPlan {
 struct RnnCpuWorkspace {
   int64_t w_pack, hr_pack, h_alt, a_pack, h_full, f_pack, gate_bias;
 };
-inline RnnCpuWorkspace rnn_cpu_workspace(const RnnParams& p, int64_t mr, int64_t nr, int64_t threads) {
+inline RnnCpuWorkspace rnn_cpu_workspace(const RnnParams& p, bool fused, int64_t mr, int64_t nr, int64_t threads) {
   const int64_t ho = p.out_size(), rows = (p.B + mr - 1) / mr * mr, G = p.gates();
-  const int64_t depth = rnn_cpu_fuses_input(p) ? p.I + ho : ho;
+  const int64_t depth = fused ? p.I + ho : ho;
   RnnCpuWorkspace w;
   const bool by_rows = rnn_cpu_multiplies_rows(p);
   w.w_pack = by_rows ? 0 : p.T > 1 ? (p.H + nr - 1) / nr * nr * G * depth : threads * G * nr * depth;
