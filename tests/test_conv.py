@@ -373,6 +373,31 @@ def test_packed_weight_winograd_form(rng, dtype):
     np.testing.assert_array_equal(ops.conv2d(x, w, b, 1, 1, 1, 2, activation="relu", packed_weight=pw), want)
 
 
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_packed_weight_winograd_form_stride2(rng, dtype):
+    """3x3 weights packed for stride 2 carry the stride-2 Winograd form, which stride-2 calls read;
+    a form packed for the other stride is never read (its layout names its tile)."""
+    x, w, b = _arrays(rng, dtype, (2, 16, 56, 55), (24, 16, 3, 3), (24,))  # 392 tiles: auto takes it
+    pw = ops.conv.pack_conv_weight(w, 1, 2)
+    assert pw.winograd is not None and pw.winograd[0].size == pw.winograd[1]
+    want = ops.conv2d(x, w, b, 2, 1, activation="relu")
+    np.testing.assert_array_equal(ops.conv2d(x, w, b, 2, 1, activation="relu", packed_weight=pw), want)
+    assert pw.winograd[1] != ops.conv.pack_conv_weight(w).winograd[1]  # 25 products per tile, not 16
+    transformed = pw.winograd[0].copy()
+    pw.winograd[0][...] = 0  # zero transformed weights: every output is relu(bias)
+    zeroed = ops.conv2d(x, w, b, 2, 1, activation="relu", packed_weight=pw)
+    np.testing.assert_array_equal(zeroed, np.broadcast_to(np.maximum(b, 0).reshape(1, 24, 1, 1), zeroed.shape))
+    check_conv(ops.conv2d(x, w, b, 1, 1, packed_weight=pw), x, w, b, padding=1)  # stride 1 ignores it
+    pw.winograd[0][...] = transformed
+    s1 = ops.conv.pack_conv_weight(w, 1, (1, 1))
+    s1.winograd[0][...] = 0  # the stride-1 form: a stride-2 call transforms the weights itself
+    np.testing.assert_array_equal(ops.conv2d(x, w, b, 2, 1, activation="relu", packed_weight=s1), want)
+    assert ops.conv.pack_conv_weight(np.ones((24, 16, 1, 3), dtype), 1, 2).winograd is None  # 1x3 at stride 2
+    for bad in (0, (2, 2, 2), (2, 1.5)):
+        with pytest.raises(ValueError, match="stride"):
+            ops.conv.pack_conv_weight(w, 1, bad)
+
+
 @pytest.mark.parametrize("taps", [3, 5, 7])
 def test_packed_weight_winograd_form_1d(rng, taps):
     """1-d weights of 3, 5 and 7 taps carry their F(1x2, 1xr) form, which the calls read."""

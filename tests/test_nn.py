@@ -227,6 +227,21 @@ def test_fuse_freezes_and_packs_conv_weights():
     np.testing.assert_allclose(net[0](x), np.broadcast_to(np.maximum(state["0.bias"], 0)[:, None, None], (2, 8, 6, 6)))
 
 
+def test_fuse_packs_the_winograd_form_of_the_layer_stride():
+    """A 3x3 stride-2 convolution frozen by fuse carries the stride-2 Winograd form (its calls read
+    it), a stride-1 one the stride-1 form."""
+    rng = np.random.default_rng(4)
+    down, same = nn.Conv2d(16, 24, 3, stride=2, padding=1).eval(), nn.Conv2d(16, 24, 3, padding=1).eval()
+    x = rng.standard_normal((2, 16, 56, 55)).astype(np.float32)  # 392 stride-2 tiles: auto takes Winograd
+    want = down(x)
+    down.freeze_weight()
+    same.freeze_weight()
+    assert down._packed.winograd[1] > same._packed.winograd[1]  # 25 products per tile against 16
+    np.testing.assert_array_equal(down(x), want)
+    down._packed.winograd[0][...] = 0
+    np.testing.assert_array_equal(down(x), np.broadcast_to(down.bias[:, None, None], want.shape))
+
+
 @pytest.mark.parametrize("ext", [".npz", ".safetensors"])
 def test_weights_round_trip(tmp_path, ext):
     model = pydeepkit.models.resnet18(num_classes=4)

@@ -43,9 +43,11 @@ ConvParams conv_params(int64_t batch, int64_t in_channels, int64_t out_channels,
 
 #if PDK_BACKEND_CPU
 // Only what the packed weights depend on: channels, groups, kernel (stride 1, undilated, zeros).
-ConvParams weight_params(int64_t in_channels, int64_t out_channels, int64_t groups, const Extents& kernel) {
+// The weights of calls at `stride` (which picks their Winograd form).
+ConvParams weight_params(int64_t in_channels, int64_t out_channels, int64_t groups, const Extents& kernel,
+                         const Extents& stride) {
   const Extents ones{1, 1, 1}, zeros{0, 0, 0};
-  return conv_params(1, in_channels, out_channels, groups, kernel, ones, kernel, ones, ones, zeros, 0, false, 0,
+  return conv_params(1, in_channels, out_channels, groups, kernel, ones, kernel, stride, ones, zeros, 0, false, 0,
                      0.0, 0, 0);
 }
 #endif
@@ -92,28 +94,29 @@ void register_conv(py::module_& m) {
       "call takes that path); each ignored unless it still matches.");
   m.def(
       "conv_packed_weights_size",
-      [](int64_t in_channels, int64_t out_channels, int64_t groups, Extents kernel, int dtype, bool winograd) {
+      [](int64_t in_channels, int64_t out_channels, int64_t groups, Extents kernel, int dtype, bool winograd,
+         Extents stride) {
         int64_t layout = 0;
-        const ConvParams p = weight_params(in_channels, out_channels, groups, kernel);
+        const ConvParams p = weight_params(in_channels, out_channels, groups, kernel, stride);
         const int64_t elems = winograd ? cpu::conv_winograd_weights_size(p, static_cast<DType>(dtype), &layout)
                                        : cpu::conv_packed_weights_size(p, static_cast<DType>(dtype), &layout);
         return py::make_tuple(elems, layout);
       },
       py::arg("in_channels"), py::arg("out_channels"), py::arg("groups"), py::arg("kernel"), py::arg("dtype"),
-      py::arg("winograd") = false,
-      "(elements, layout) of a forward convolution's packed weights (winograd: their Winograd form) for the active "
-      "SIMD level (0, 0: none).");
+      py::arg("winograd") = false, py::arg("stride") = Extents{1, 1, 1},
+      "(elements, layout) of a forward convolution's packed weights (winograd: their Winograd form for calls at "
+      "`stride`) for the active SIMD level (0, 0: none).");
   m.def(
       "conv_pack_weights",
       [](int64_t in_channels, int64_t out_channels, int64_t groups, Extents kernel, std::uintptr_t weight,
-         std::uintptr_t dst, int64_t dst_elems, int dtype, bool winograd) {
-        const ConvParams p = weight_params(in_channels, out_channels, groups, kernel);
+         std::uintptr_t dst, int64_t dst_elems, int dtype, bool winograd, Extents stride) {
+        const ConvParams p = weight_params(in_channels, out_channels, groups, kernel, stride);
         if (winograd) cpu::conv_pack_winograd_weights(p, weight, dst, dst_elems, static_cast<DType>(dtype));
         else cpu::conv_pack_weights(p, weight, dst, dst_elems, static_cast<DType>(dtype));
       },
       py::arg("in_channels"), py::arg("out_channels"), py::arg("groups"), py::arg("kernel"), py::arg("weight"),
       py::arg("dst"), py::arg("dst_elems"), py::arg("dtype"), py::arg("winograd") = false,
-      py::call_guard<py::gil_scoped_release>(),
+      py::arg("stride") = Extents{1, 1, 1}, py::call_guard<py::gil_scoped_release>(),
       "Packs forward convolution weights (winograd: their Winograd form) into dst (conv_packed_weights_size "
       "elements) for conv_forward_prepacked.");
   m.def("set_conv_path", [](const std::string& name) { cpu::set_conv_path(name.c_str()); }, py::arg("name"),

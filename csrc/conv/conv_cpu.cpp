@@ -93,8 +93,10 @@ constexpr int64_t kWinogradStride2Tiles = 300;
 // should stay in L2 between the transforms and the GEMMs.
 constexpr int64_t kWinogradBlockBudget = 512 * 1024;
 // Marks a prepacked layout as the Winograd-transformed weights (packed_weights_layout's bits are
-// below it).
+// below it), with the tile they are transformed for (a stride-2 call does not read the stride-1
+// form, nor the reverse).
 constexpr int64_t kWinogradLayout = int64_t(1) << 62;
+constexpr int kWinogradTileShift = 56;
 
 void plan_direct(const ConvParams& p, ConvCpuPlan* plan) {
   bool pointwise = conv_kernel_volume(p) == 1;
@@ -225,6 +227,11 @@ ConvCpuPlan winograd_plan(const ConvParams& p, DType dtype, int64_t threads) {
   return plan;
 }
 
+// The layout tag of a Winograd plan's transformed weights.
+int64_t winograd_layout(const ConvCpuPlan& plan) {
+  return packed_weights_layout(plan.gemm) | kWinogradLayout | int64_t{static_cast<int>(plan.tile)} << kWinogradTileShift;
+}
+
 // The products per output against the direct sum's taps per output (per depth tap).
 bool winograd_pays(const ConvCpuPlan& plan) {
   const ConvParams& p = plan.p;
@@ -259,7 +266,7 @@ void forward_winograd(ConvCpuPlan plan, std::uintptr_t x, std::uintptr_t w, cons
   AlignedBuffer weights;
   use_prepacked_or_allocate(packed ? packed->winograd_data : 0, packed ? packed->winograd_elems : 0,
                             packed ? packed->winograd_layout : 0, elems,
-                            packed_weights_layout(plan.gemm) | kWinogradLayout, es, op, &weights, &plan);
+                            winograd_layout(plan), es, op, &weights, &plan);
   AlignedBuffer workspace = aligned_buffer(threads * plan.per_thread_elems, es);
   PDK_CHECK(workspace, op, ": out of memory for the workspace (", threads * plan.per_thread_elems * es, " bytes)");
   plan.workspace = workspace.get();
@@ -312,7 +319,7 @@ int64_t conv_winograd_weights_size(const ConvParams& p, DType dtype, int64_t* la
   check_weight_params(p);
   if (!winograd_fits(p) || conv_group_in(p) < kWinogradChannels || conv_group_out(p) < kWinogradChannels) return 0;
   const ConvCpuPlan plan = winograd_plan(p, dtype, 1);
-  *layout = packed_weights_layout(plan.gemm) | kWinogradLayout;
+  *layout = winograd_layout(plan);
   return p.groups * plan.weights_group_elems;
 }
 
@@ -322,8 +329,8 @@ void conv_pack_winograd_weights(const ConvParams& p, std::uintptr_t w, std::uint
             "float64, got ", dtype_name(dtype));
   int64_t layout = 0;
   const int64_t elems = conv_winograd_weights_size(p, dtype, &layout);
-  PDK_CHECK(elems > 0, "conv_pack_weights: no Winograd form for these weights (3x3, 1x3, 1x5 or 1x7 kernels with "
-            "at least ",
+  PDK_CHECK(elems > 0, "conv_pack_weights: no Winograd form for these weights (3x3, 1x3, 1x5 or 1x7 kernels at "
+            "stride 1, or 3x3 at stride 2, with at least ",
             kWinogradChannels, " channels per group in and out only)");
   PDK_CHECK(dst_elems == elems && w != 0 && dst != 0, "conv_pack_weights: expected a buffer of ", elems,
             " elements, got ", dst_elems);

@@ -268,7 +268,7 @@ class _ConvNd(Module):
             return
         frozen = np.array(w)
         frozen.flags.writeable = False
-        packed = ops.conv.pack_conv_weight(frozen, self.groups)
+        packed = ops.conv.pack_conv_weight(frozen, self.groups, self.stride)
         if packed is not None:
             self._parameters["weight"] = frozen
             self._packed = packed

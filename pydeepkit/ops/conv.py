@@ -227,8 +227,9 @@ class PackedConvWeight:
     set_simd never makes it wrong, but changing ``weight`` in place afterwards would: pack it
     again (nn.fuse makes the weights it packs read-only). Weights with a 3x3 kernel across H, W,
     or 1-d ones of 3, 5 or 7 taps (also 2-d 1x3, 1x5, 1x7), with at least 16 channels per group in
-    and out also carry their Winograd form (``winograd``: buffer, elements, layout; else None),
-    for the calls that take that path."""
+    and out also carry their Winograd form for the stride they were packed for (``winograd``:
+    buffer, elements, layout; else None; 3x3 at stride 1 or 2, the others at stride 1), for the
+    calls that take that path; calls at another stride transform the weights themselves."""
 
     __slots__ = ("weight", "groups", "buffer", "elems", "layout", "winograd")
 
@@ -245,11 +246,12 @@ def _aligned_empty(elems, dtype):
     return raw[start:start + elems * dtype.itemsize].view(dtype)
 
 
-def pack_conv_weight(weight, groups=1):
+def pack_conv_weight(weight, groups=1, stride=1):
     """Packs a forward convolution weight [C_out, C_in / groups, *kernel] (numpy, float32 or
     float64) for the CPU kernels; returns a :class:`PackedConvWeight` to pass as ``packed_weight``
     to conv1d/2d/3d, or None where nothing is packed (depthwise convolutions, which read their
-    weights directly).
+    weights directly). ``stride`` (an int or one per spatial dimension) is that of the calls the
+    weight will serve: it selects the Winograd form (a 3x3 kernel at stride 2 has its own).
 
     Example:
         >>> w = np.ones((8, 4, 3, 3), np.float32)
@@ -265,6 +267,10 @@ def pack_conv_weight(weight, groups=1):
     if not isinstance(groups, int) or groups < 1 or weight.shape[0] % groups:
         raise ValueError(f"pack_conv_weight: groups must be an int >= 1 dividing C_out = {weight.shape[0]}, "
                          f"got {groups!r}")
+    n = weight.ndim - 2
+    strides = (stride,) * n if isinstance(stride, (int, np.integer)) else tuple(stride)
+    if len(strides) != n or not all(isinstance(v, (int, np.integer)) and v >= 1 for v in strides):
+        raise ValueError(f"pack_conv_weight: stride must be an int >= 1 or {n} of them, got {stride!r}")
     cpu = _ext.module("cpu")
     cout, cin = weight.shape[0], weight.shape[1] * groups
     kernel = _pad3(weight.shape[2:], 1)
@@ -272,13 +278,13 @@ def pack_conv_weight(weight, groups=1):
     w = np.ascontiguousarray(weight)
     forms = []
     for winograd in (False, True):
-        elems, layout = cpu.conv_packed_weights_size(cin, cout, groups, kernel, code, winograd)
+        elems, layout = cpu.conv_packed_weights_size(cin, cout, groups, kernel, code, winograd, _pad3(strides, 1))
         if elems == 0:
             forms.append(None)
             continue
         buffer = _aligned_empty(elems, weight.dtype)
         cpu.conv_pack_weights(cin, cout, groups, kernel, w.__array_interface__["data"][0],
-                              buffer.__array_interface__["data"][0], elems, code, winograd)
+                              buffer.__array_interface__["data"][0], elems, code, winograd, _pad3(strides, 1))
         forms.append((buffer, elems, layout))
     if forms[0] is None:
         return None
