@@ -1,7 +1,7 @@
 """Benchmark entries of the convolution family (float32): ours vs torch NCHW and channels_last.
 
 The rows are the convolutions of the classic architectures (ResNet-50's 3x3 and 1x1 layers, its
-7x7 stem, MobileNet's depthwise layers, a dilated DeepLab-style layer, a char-CNN/TCN conv1d,
+last stages at batch 1, its 7x7 stem, MobileNet's depthwise layers, a dilated DeepLab-style layer, a char-CNN/TCN conv1d,
 C3D's conv3d, a decoder's transposed convolution). Each op gets the same weights and keyword
 arguments in both libraries. The rate is GFLOP/s (2 multiply-adds per output tap); the runner
 prints it as a fraction of the machine's best measured GEMM rate too.
@@ -18,6 +18,11 @@ _CASES = (
     ("conv2d", "3x3 64->64 56x56 b8", (8, 64, 56, 56), (2, 8, 12, 12), (64, 64, 3, 3), dict(padding=1)),
     ("conv2d", "1x1 256->64 56x56 b8", (8, 256, 56, 56), (2, 16, 12, 12), (64, 256, 1, 1), {}),
     ("conv2d", "3x3 s2 128->128 28x28 b8", (8, 128, 28, 28), (2, 8, 12, 12), (128, 128, 3, 3),
+     dict(stride=2, padding=1)),
+    # ResNet-50's last stages at batch 1 (latency): small planes, large weights
+    ("conv2d", "3x3 512->512 7x7 b1", (1, 512, 7, 7), (1, 16, 7, 7), (512, 512, 3, 3), dict(padding=1)),
+    ("conv2d", "1x1 2048->512 7x7 b1", (1, 2048, 7, 7), (1, 32, 7, 7), (512, 2048, 1, 1), {}),
+    ("conv2d", "3x3 s2 256->256 28x28 b1", (1, 256, 28, 28), (1, 16, 12, 12), (256, 256, 3, 3),
      dict(stride=2, padding=1)),
     ("conv2d", "7x7 s2 3->64 224x224 b8", (8, 3, 224, 224), (1, 3, 32, 32), (64, 3, 7, 7),
      dict(stride=2, padding=3)),
