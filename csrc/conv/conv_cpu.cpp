@@ -243,16 +243,11 @@ bool winograd_pays(const ConvCpuPlan& plan) {
   return conv_group_in(p) >= kWinogradChannels && conv_group_out(p) >= kWinogradChannels && enough;
 }
 
-// Whether the caller's prepacked copy has the size and layout this call packs.
-bool prepacked_matches(std::uintptr_t data, int64_t data_elems, int64_t data_layout, int64_t elems, int64_t layout) {
-  return data && data_elems == elems && data_layout == layout;
-}
-
-// Points plan.weights_packed at the caller's prepacked copy while it matches (weights_ready),
-// else at `owned`, allocated for the call to pack into.
+// Points plan.weights_packed at the caller's prepacked copy while its size and layout are what
+// this call packs (weights_ready), else at `owned`, allocated for the call to pack into.
 void use_prepacked_or_allocate(std::uintptr_t data, int64_t data_elems, int64_t data_layout, int64_t elems,
                                int64_t layout, int64_t es, const char* op, AlignedBuffer* owned, ConvCpuPlan* plan) {
-  if (prepacked_matches(data, data_elems, data_layout, elems, layout)) {
+  if (data && data_elems == elems && data_layout == layout) {
     plan->weights_packed = reinterpret_cast<void*>(data);
     plan->weights_ready = true;
     return;
@@ -430,24 +425,12 @@ void forward(const ConvParams& p, std::uintptr_t x, std::uintptr_t w, const Conv
   }
   AlignedBuffer weights_packed;
   if (!p.transposed) {
-    const int64_t elems = packed_weights_elems(p, plan.gemm, dtype), layout = packed_weights_layout(plan.gemm);
+    const int64_t elems = packed_weights_elems(p, plan.gemm, dtype);
     plan.weights_group_elems = elems / p.groups;
-    // When the team shares one GEMM per group (batch 1, or the batch folded into its columns),
-    // its items pack the weight blocks they multiply, as the GEMM does, instead of all threads
-    // packing every weight ahead into a buffer that outgrows L2 and is then read back: in one
-    // process, 0.68x the time on ResNet's 1x1 512->2048 at 7x7 (batch 1), 0.77-0.93x on 3x3
-    // layers with small planes, no slower elsewhere. Whole images per thread keep the weights
-    // packed ahead: each thread would pack all of them per image (1.00-1.03x).
-    const std::uintptr_t data = packed ? packed->data : 0;
-    plan.weights_per_item = !plan.image_per_thread && (plan.fold_batch || p.batch == 1) &&
-                            !prepacked_matches(data, packed ? packed->elems : 0, packed ? packed->layout : 0, elems,
-                                               layout);
-    if (!plan.weights_per_item)
-      use_prepacked_or_allocate(data, packed ? packed->elems : 0, packed ? packed->layout : 0, elems, layout, es, op,
-                                &weights_packed, &plan);
+    use_prepacked_or_allocate(packed ? packed->data : 0, packed ? packed->elems : 0, packed ? packed->layout : 0,
+                              elems, packed_weights_layout(plan.gemm), es, op, &weights_packed, &plan);
   }
-  plan.a_pack_elems =
-      p.transposed || plan.weights_per_item ? round_to_lines(plan.gemm.mc * plan.gemm.kc, es) : 0;
+  plan.a_pack_elems = p.transposed ? round_to_lines(plan.gemm.mc * plan.gemm.kc, es) : 0;
   plan.b_pack_elems = plan.direct ? 0 : round_to_lines(plan.gemm.kc * plan.gemm.nc, es);
   const int64_t apack = plan.a_pack_elems, bpack = plan.b_pack_elems;
   const int64_t shared = plan.cols_elems + plan.buffer_elems;  // per job: one per thread, or the team's

@@ -335,14 +335,27 @@ __attribute__((flatten)) void finish_row(T* out, const T* residual, int64_t n, T
   activate_row(out, n, act, slope);
 }
 
-// The GEMM of one forward job: the weights (packed ahead, or a packer for each item's blocks)
-// times the input rows the path reads (folded batch, input in place, shifted copy, pointwise or
-// im2col), into out.
-template <class T, class Weights>
-void forward_gemm(const ConvCpuPlan& plan, const GemmCpuPlan& gp, const Geometry& geo, const Weights& weights,
-                  const T* x, const Epilogue<T>& e, T* out, bool preloaded, T* buffer, int64_t tid, bool team) {
+// Forward convolution of job (image, group) = jb: one GEMM through the driver.
+template <class T>
+void forward_job(const ConvCpuPlan& plan, const GemmCpuPlan& gp, const ConvArrays<T>& a, const Geometry& geo,
+                 T* buffer, int64_t jb, int64_t tid, bool team) {
   const ConvParams& p = plan.p;
-  const int64_t cin_g = p.in_channels / p.groups;
+  const int64_t n = plan.fold_batch ? 0 : jb / p.groups, g = jb % p.groups;
+  const int64_t cin_g = p.in_channels / p.groups, cout_g = p.out_channels / p.groups;
+  const T* x = a.x + (n * p.in_channels + g * cin_g) * geo.in_plane;
+  const int64_t out_offset = (n * p.out_channels + g * cout_g) * geo.out_plane;
+  T* out = a.out + out_offset;
+  Epilogue<T> e{a.bias ? a.bias + g * cout_g : nullptr,
+                a.residual ? a.residual + out_offset : nullptr,
+                geo.out_plane,
+                a.bias ? BiasMode::per_row : BiasMode::none,
+                p.activation,
+                static_cast<T>(p.negative_slope)};
+  // The output aliasing the residual: accumulate onto it (the GEMM's rule, gemm_cpu_kernels.cpp).
+  const bool preloaded = e.residual == out;
+  if (preloaded) e.residual = nullptr;
+  const PackedA<T> weights{static_cast<const T*>(plan.weights_packed) + g * plan.weights_group_elems,
+                           padded_rows(cout_g)};
   bool pointwise = geo.kvol == 1;
   for (int d = 0; d < 3; ++d) pointwise = pointwise && geo.stride[d] == 1 && geo.pad[d] == 0;
   if (plan.fold_batch) {
@@ -375,35 +388,6 @@ void forward_gemm(const ConvCpuPlan& plan, const GemmCpuPlan& gp, const Geometry
     gemm_thread(gp, weights, MatrixB<T>{x, geo.in_plane, false}, e, DenseOutput<T>{out, geo.out_plane}, preloaded, tid);
   } else {
     gemm_thread(gp, weights, Im2colB<T>{x, geo}, e, DenseOutput<T>{out, geo.out_plane}, preloaded, tid);
-  }
-}
-
-// Forward convolution of job (image, group) = jb: one GEMM through the driver.
-template <class T>
-void forward_job(const ConvCpuPlan& plan, const GemmCpuPlan& gp, const ConvArrays<T>& a, const Geometry& geo,
-                 T* buffer, int64_t jb, int64_t tid, bool team) {
-  const ConvParams& p = plan.p;
-  const int64_t n = plan.fold_batch ? 0 : jb / p.groups, g = jb % p.groups;
-  const int64_t cin_g = p.in_channels / p.groups, cout_g = p.out_channels / p.groups;
-  const T* x = a.x + (n * p.in_channels + g * cin_g) * geo.in_plane;
-  const int64_t out_offset = (n * p.out_channels + g * cout_g) * geo.out_plane;
-  T* out = a.out + out_offset;
-  Epilogue<T> e{a.bias ? a.bias + g * cout_g : nullptr,
-                a.residual ? a.residual + out_offset : nullptr,
-                geo.out_plane,
-                a.bias ? BiasMode::per_row : BiasMode::none,
-                p.activation,
-                static_cast<T>(p.negative_slope)};
-  // The output aliasing the residual: accumulate onto it (the GEMM's rule, gemm_cpu_kernels.cpp).
-  const bool preloaded = e.residual == out;
-  if (preloaded) e.residual = nullptr;
-  if (plan.weights_per_item) {
-    forward_gemm(plan, gp, geo, MatrixA<T>{a.w + g * cout_g * cin_g * geo.kvol, cin_g * geo.kvol, false}, x, e, out,
-                 preloaded, buffer, tid, team);
-  } else {
-    const PackedA<T> weights{static_cast<const T*>(plan.weights_packed) + g * plan.weights_group_elems,
-                             padded_rows(cout_g)};
-    forward_gemm(plan, gp, geo, weights, x, e, out, preloaded, buffer, tid, team);
   }
 }
 
@@ -550,7 +534,7 @@ void conv_thread(const ConvCpuPlan& plan, const ConvArrays<T>& a, const Geometry
     const int64_t used = (p.in_channels / p.groups) * plan.channel_stride;
     for (int64_t i = used; i < plan.buffer_elems; ++i) buffer[i] = T(0);
   }
-  if (!p.transposed && !plan.weights_ready && !plan.weights_per_item) pack_weights(plan, a.w, nt > 1);
+  if (!p.transposed && !plan.weights_ready) pack_weights(plan, a.w, nt > 1);
   auto job = [&](int64_t jb) {
     if (p.transposed) transposed_job(plan, gp, a, geo, cols, jb, team ? tid : 0, team);
     else forward_job(plan, gp, a, geo, buffer, jb, team ? tid : 0, team);

@@ -46,9 +46,8 @@ struct ConvCpuPlan {
   bool fold_batch = false;
   void* workspace = nullptr;      // threads * per_thread_elems elements, 64-byte aligned
   int64_t per_thread_elems = 0;   // a_pack + b_pack + cols + copy (whole jobs per thread), or a_pack (team)
-  // Parts of the workspace, each 64-byte aligned: an A block (transposed, and forward with
-  // weights_per_item; otherwise the forward weights are in weights_packed) and a B block (packed
-  // path only: the direct path reads B in place).
+  // Parts of the workspace, each 64-byte aligned: an A block (transposed only: the forward
+  // weights are in weights_packed) and a B block (packed path only: the direct path reads B in place).
   int64_t a_pack_elems = 0, b_pack_elems = 0;
   int64_t cols_elems = 0;         // transposed: the [chunk * kernel volume, in plane] GEMM result
   int64_t chunk = 0;              // transposed: output channels per GEMM + gather step (cols stay in L2)
@@ -57,9 +56,6 @@ struct ConvCpuPlan {
   void* weights_packed = nullptr;
   int64_t weights_group_elems = 0;
   bool weights_ready = false;  // weights_packed already holds them (conv_forward_prepacked)
-  // Forward, not prepacked: each work item packs the weight blocks it multiplies into its A block
-  // instead (nothing in weights_packed); see conv_cpu.cpp for when.
-  bool weights_per_item = false;
 
   // Direct forward path (no B packing): each thread copies its job's input channels, padded and
   // split into stride phases, into `buffer_elems` of its workspace (after the A/B packs and cols);
