@@ -42,8 +42,8 @@ ConvParams conv_params(int64_t batch, int64_t in_channels, int64_t out_channels,
 }
 
 #if PDK_BACKEND_CPU
-// Only what the packed weights depend on: channels, groups, kernel (stride 1, undilated, zeros).
-// The weights of calls at `stride` (which picks their Winograd form).
+// Only what the packed weights depend on: channels, groups, kernel, and the calls' stride (which
+// picks the Winograd form; undilated, zeros).
 ConvParams weight_params(int64_t in_channels, int64_t out_channels, int64_t groups, const Extents& kernel,
                          const Extents& stride) {
   const Extents ones{1, 1, 1}, zeros{0, 0, 0};

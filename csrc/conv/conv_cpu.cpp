@@ -229,7 +229,8 @@ ConvCpuPlan winograd_plan(const ConvParams& p, DType dtype, int64_t threads) {
 
 // The layout tag of a Winograd plan's transformed weights.
 int64_t winograd_layout(const ConvCpuPlan& plan) {
-  return packed_weights_layout(plan.gemm) | kWinogradLayout | int64_t{static_cast<int>(plan.tile)} << kWinogradTileShift;
+  const int64_t tile = static_cast<int>(plan.tile);
+  return packed_weights_layout(plan.gemm) | kWinogradLayout | tile << kWinogradTileShift;
 }
 
 // The products per output against the direct sum's taps per output (per depth tap).

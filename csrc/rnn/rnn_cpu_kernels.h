@@ -14,7 +14,8 @@ namespace pdk {
 // Taken for a single step (the cells), and for sequences of kFusedInputRows rows or more whose
 // packed [W_ih | W_hh] per direction is at most kFusedInputWeightBytes. Measured in one process
 // (LSTM, T = 50-100, fused against the input GEMM): with 0.5-6 MB of weights, 3-15% faster from
-// B = 4 to 64 (8% on the B = 32 bench row); at B = 1 and 2, 18% and 10% slower (steps bound by
+// B = 4 to 64 (the B = 32 bench row: 1.05 and 1.04 before, 0.99 and 1.02 after, builds
+// alternating in the bench runner); at B = 1 and 2, 18% and 10% slower (steps bound by
 // reading the weights); with 12 MB, 3-4% slower at B = 4 and 32; with 32 MB (I = H = 1024),
 // 1.15-2.4x slower at B = 4 to 64. GRU keeps the input GEMM: its n gate needs x W_in^T and
 // W_hn h apart (n = tanh(x_n + r * h_n)).

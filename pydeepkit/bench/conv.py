@@ -1,8 +1,8 @@
 """Benchmark entries of the convolution family (float32): ours vs torch NCHW and channels_last.
 
 The rows are the convolutions of the classic architectures (ResNet-50's 3x3 and 1x1 layers, its
-last stages at batch 1, its 7x7 stem, MobileNet's depthwise layers, a dilated DeepLab-style layer, a char-CNN/TCN conv1d,
-C3D's conv3d, a decoder's transposed convolution). Each op gets the same weights and keyword
+last stages at batch 1, its 7x7 stem, MobileNet's depthwise layers, a dilated DeepLab-style
+layer, a char-CNN/TCN conv1d, C3D's conv3d, a decoder's transposed convolution). Each op gets the same weights and keyword
 arguments in both libraries. The rate is GFLOP/s (2 multiply-adds per output tap); the runner
 prints it as a fraction of the machine's best measured GEMM rate too.
 """
