@@ -94,21 +94,31 @@ void pack_panel(const T* src, int64_t is, int64_t ks, int64_t width, int64_t kc,
     return;
   }
   int64_t k0 = 0;
-  if constexpr (R % L == 0) {
-    // Lines contiguous along k (a transposed operand: weights [N, K] as B, the RNN's W_hh):
-    // L x L blocks transposed in registers, L lines of the source read once per block.
-    if (ks == 1)
-      for (; k0 + L <= kc; k0 += L)
+  // Lines contiguous along k (a transposed operand: weights [N, K] as B, the RNN's W_hh; A's rows,
+  // convolution weights [C_out, K]): L x L blocks transposed in registers, L lines of the source
+  // read once per block. A panel that is not a multiple of L wide (A's 14 rows against 16 float
+  // lanes) stores part of its last group's lanes. Element by element, A's R streams, a weight row
+  // (8 KiB for 2048 channels) apart, fell into one L1 set: packing ResNet's 1x1 2048->512
+  // weights took 40% of the batch-1 convolution.
+  if (ks == 1) {
+    constexpr int64_t tail = R % L;
+    const auto tail_mask = Partial<T>::mask(tail == 0 ? L : tail);
+    for (; k0 + L <= kc; k0 += L)
 #pragma GCC unroll 4
-        for (int64_t i0 = 0; i0 < R; i0 += L) {
-          V rows[L];
+      for (int64_t i0 = 0; i0 < R; i0 += L) {
+        V rows[L];
 #pragma GCC unroll 16
-          for (int64_t i = 0; i < L; ++i)
-            rows[i] = i0 + i < width ? V(*reinterpret_cast<const VU*>(src + (i0 + i) * is + k0)) : V{};
-          transpose_block<T>(rows);
+        for (int64_t i = 0; i < L; ++i)
+          rows[i] = i0 + i < width ? V(*reinterpret_cast<const VU*>(src + (i0 + i) * is + k0)) : V{};
+        transpose_block<T>(rows);
+        if (tail == 0 || i0 + L <= R) {
 #pragma GCC unroll 16
           for (int64_t k = 0; k < L; ++k) *reinterpret_cast<VU*>(dst + (k0 + k) * R + i0) = rows[k];
+        } else {
+#pragma GCC unroll 16
+          for (int64_t k = 0; k < L; ++k) Partial<T>::store(dst + (k0 + k) * R + i0, rows[k], tail_mask);
         }
+      }
   }
   if (k0 == kc) return;
   src += k0 * ks;
