@@ -342,26 +342,46 @@ __attribute__((flatten)) void transform_weights(const ConvCpuPlan& plan, const T
   auto panel = [&](int64_t task) {
     const int64_t g = task / (phases * panels), phase = task / panels % phases, r0 = task % panels * kMR;
     T* const group = packed + g * plan.weights_group_elems + phase * Tile::units * plan.weights_xi_elems;
+    // PackedA::block(r0, pc, kb), row k - pc, of each (input phase, position), null: none. Row k =
+    // slot * K1 + k1 moves on by one per k1, so the K block is followed rather than found by a
+    // 64-bit division per position and row (25 per row for stride 2).
+    struct Cursor {
+      T* dst;
+      int64_t k, pc, kb, K;
+    } at[F][P];
+    auto seek = [&](Cursor& c, int xi) {
+      c.pc = c.k / kc * kc;
+      c.kb = min64(kc, c.K - c.pc);
+      c.dst = group + Tile::units_before(xi) * plan.weights_xi_elems + c.pc * rows + r0 * c.kb + (c.k - c.pc) * kMR;
+    };
+    for (int f = 0; f < F; ++f)
+      for (int xi = 0; xi < P; ++xi) {
+        const int slot = Tile::phase_slot(xi, f);
+        Cursor& c = at[f][xi];
+        c.dst = nullptr;
+        if (slot < 0) continue;
+        c.k = slot * K1;
+        c.K = Tile::input_phases_at(xi) * K1;
+        seek(c, xi);
+      }
+    // The kernels of L rows at a time, tap-major: each tap's L lanes are one vector to transform.
+    // Staged in memory, zeroed where a row group has fewer real rows than lanes: inserting lanes
+    // into an array of vectors cleared per row group cost a `rep stos` each time.
+    alignas(64) T staged[taps * L];
+    for (int64_t e = 0; e < taps * L; ++e) staged[e] = T(0);
     for (int64_t k1 = 0; k1 < K1; ++k1) {
-      T* dst[F][P];  // PackedA::block(r0, pc, kb), row k - pc, of each (input phase, position); null: none
-      for (int f = 0; f < F; ++f)
-        for (int xi = 0; xi < P; ++xi) {
-          const int slot = Tile::phase_slot(xi, f);
-          const int64_t k = slot * K1 + k1, K = Tile::input_phases_at(xi) * K1;
-          const int64_t pc = k / kc * kc, kb = min64(kc, K - pc);
-          dst[f][xi] = slot < 0 ? nullptr
-                                : group + Tile::units_before(xi) * plan.weights_xi_elems + pc * rows + r0 * kb +
-                                      (k - pc) * kMR;
-        }
-      // L rows at a time: their taps gathered into vectors, transformed together
       for (int64_t i0 = 0; i0 < kMR; i0 += L) {
-        const int64_t lanes = min64(L, kMR - i0);
-        V g_taps[taps] = {};
-        for (int64_t i = 0; i < lanes && r0 + i0 + i < cout; ++i) {
+        const int64_t lanes = min64(L, kMR - i0), real = min64(lanes, cout - r0 - i0);
+        if (real < lanes)  // rows past cout (the last panel's, or another row group's lanes): zero
+          for (int t = 0; t < taps; ++t)
+            for (int64_t i = real > 0 ? real : 0; i < L; ++i) staged[t * L + i] = T(0);
+        for (int64_t i = 0; i < real; ++i) {
           T one[taps];
           kernel_taps<T, Tile>(p, w, g, phase, r0 + i0 + i, k1, one);
-          for (int t = 0; t < taps; ++t) g_taps[t][i] = one[t];
+          for (int t = 0; t < taps; ++t) staged[t * L + i] = one[t];
         }
+        V g_taps[taps];
+        for (int t = 0; t < taps; ++t) g_taps[t] = *reinterpret_cast<const V*>(staged + t * L);
         for (int f = 0; f < F; ++f) {
           V u[P];
           if constexpr (F > 1) {
@@ -372,12 +392,21 @@ __attribute__((flatten)) void transform_weights(const ConvCpuPlan& plan, const T
             transform_kernel<Tile>(g_taps, u);
           }
           for (int xi = 0; xi < P; ++xi) {
-            if (!dst[f][xi]) continue;
-            if (lanes == L) *reinterpret_cast<VU*>(dst[f][xi] + i0) = u[xi];
-            else Partial<T>::store(dst[f][xi] + i0, u[xi], Partial<T>::mask(lanes));
+            T* const dst = at[f][xi].dst;
+            if (!dst) continue;
+            if (lanes == L) *reinterpret_cast<VU*>(dst + i0) = u[xi];
+            else Partial<T>::store(dst + i0, u[xi], Partial<T>::mask(lanes));
           }
         }
       }
+      for (int f = 0; f < F; ++f)
+        for (int xi = 0; xi < P; ++xi) {
+          Cursor& c = at[f][xi];
+          if (!c.dst) continue;
+          ++c.k;
+          if (c.k - c.pc < c.kb) c.dst += kMR;
+          else if (k1 + 1 < K1) seek(c, xi);
+        }
     }
   };
   if (team) {
