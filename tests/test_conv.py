@@ -239,6 +239,52 @@ def test_separable_conv2d(backend, rng):
 # ---------------------------------------------------------------------------------------
 # the CPU kernels' blocking and threading paths, under every ISA
 # ---------------------------------------------------------------------------------------
+@pytest.fixture
+def cpu_isa(request):
+    """Sets the CPU ISA (the forward path stays 'auto'); restores it."""
+    from pydeepkit import _ext
+    cpu = _ext.module("cpu")
+    previous = cpu.info()["simd"], cpu.conv_path()
+    cpu.set_simd(request.param)
+    cpu.set_conv_path("auto")
+    try:
+        yield request.param
+    finally:
+        cpu.set_simd(previous[0])
+        cpu.set_conv_path(previous[1])
+
+
+# C_in, C_out, spatial: single-image pointwise convolutions that 'auto' computes transposed (x^T
+# W^T, then transposed back; conv_cpu.cpp, takes_transposed_pointwise): at least 128 output
+# channels, at most twice the input's, and a plane that fills at most 1 / 1.2 of its NR-wide
+# panels for every ISA's NR (4 to 32), except 7x7, whose 49 columns fill 56 of 8-wide panels
+TRANSPOSED_POINTWISE_CASES = [
+    (128, 128, (3, 3)),      # the fewest channels; 9 positions
+    (130, 200, (1, 13)),     # C_out past several panels
+    (520, 160, (5, 1)),      # C_in over one K block (kc <= 512)
+    (200, 128, (1, 1)),      # one position
+    (80, 150, (13,)),        # conv1d
+    (70, 128, (1, 2, 3)),    # conv3d
+    (2048, 512, (7, 7)),     # ResNet-50's last stage at batch 1
+]
+
+
+@pytest.mark.parametrize("cpu_isa", cpu_isas(), indirect=True)
+@pytest.mark.parametrize("case", TRANSPOSED_POINTWISE_CASES, ids=lambda c: f"{c[0]}to{c[1]}-{'x'.join(map(str, c[2]))}")
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_transposed_pointwise(cpu_isa, rng, case, dtype):
+    """The transposed pointwise path, with the bias (the GEMM's, per column) and then the residual
+    and activation (applied while transposing back)."""
+    cin, cout, size = case
+    n = len(size)
+    x, w, b, r = _arrays(rng, dtype, (1, cin, *size), (cout, cin) + (1,) * n, (cout,), (1, cout, *size))
+    conv = getattr(ops, f"conv{n}d")
+    got = conv(x, w, b, residual=r, activation="leaky_relu", negative_slope=0.2)
+    check_conv(got, x, w, b, residual=r, activation="leaky_relu", negative_slope=0.2)
+    check_conv(conv(x, w), x, w)
+    check_conv(conv(x, w, b, activation="gelu"), x, w, b, activation="gelu")
+
+
 @pytest.mark.parametrize("path", ["auto", "direct", "packed", "winograd"])
 @pytest.mark.parametrize("isa", cpu_isas())
 @pytest.mark.parametrize("batch, cin, cout, size, k, s, g", [
