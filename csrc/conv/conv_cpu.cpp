@@ -40,6 +40,8 @@ int run_depthwise(const ConvParams& p, int64_t threads, std::uintptr_t x, std::u
 // VM (3x3, 64/128/256 output channels), packing costs about 8/M of the GEMM's time, so the
 // direct path is taken while its dropped share of the columns stays below that.
 constexpr double kPackCostRows = 8.0;
+// Output planes up to this size also take the direct path when it runs no more panels (plan_direct).
+constexpr int64_t kSamePanelsPlane = 64;
 // Bytes of transposed-convolution cols computed and gathered per step (about half of L2).
 constexpr int64_t kColsBudget = 768 * 1024;
 // Output planes up to this size fold the batch into one GEMM per group (ConvCpuPlan::fold_batch).
@@ -100,7 +102,7 @@ constexpr int64_t kWinogradBlockBudget = 512 * 1024;
 constexpr int64_t kWinogradLayout = int64_t(1) << 62;
 constexpr int kWinogradTileShift = 56;
 
-void plan_direct(const ConvParams& p, ConvCpuPlan* plan) {
+void plan_direct(const ConvParams& p, int64_t nr, ConvCpuPlan* plan) {
   bool pointwise = conv_kernel_volume(p) == 1;
   int64_t phases = 1;
   for (int d = 0; d < 3; ++d) {
@@ -118,7 +120,15 @@ void plan_direct(const ConvParams& p, ConvCpuPlan* plan) {
   }
   plan->columns = ((p.out[0] - 1) * q[1] + p.out[1] - 1) * q[2] + p.out[2];
   const double waste = static_cast<double>(plan->columns) / conv_out_plane(p) - 1.0;
-  plan->direct = path == ForwardPath::direct || waste <= kPackCostRows / std::max<int64_t>(1, conv_group_out(p));
+  // Both paths run whole NR-wide panels: where a small plane's dropped columns fit in the packed
+  // path's own padding (a 7x7 output: 61 columns against 49, both 2 panels of 32), the direct one
+  // does no more multiply-adds and gathers nothing. Measured at batch 1 (direct / packed, 3x3,
+  // 64-512 channels, in one process): 7x7 outputs 0.83-0.93 (stride 1 and 2), 4x4 0.89; 14x14
+  // ones were even (0.96-0.97 at stride 1, 1.02-1.05 at stride 2), so planes stop at 64 outputs.
+  const bool same_panels = conv_out_plane(p) <= kSamePanelsPlane &&
+                           (plan->columns + nr - 1) / nr <= (conv_out_plane(p) + nr - 1) / nr;
+  plan->direct = path == ForwardPath::direct || same_panels ||
+                 waste <= kPackCostRows / std::max<int64_t>(1, conv_group_out(p));
   if (!plan->direct) return;
   plan->phase_plane = q[0] * q[1] * q[2];
   plan->channel_stride = phases * plan->phase_plane;
@@ -471,7 +481,7 @@ void forward(const ConvParams& p, std::uintptr_t x, std::uintptr_t w, const Conv
     g.N = conv_out_plane(p);
     g.K = cin_g * kvol;
     if (plan.fold_batch) g.N = p.batch * conv_out_plane(p);
-    else plan_direct(p, &plan);
+    else plan_direct(p, forward_gemm_plan(p, 1, dtype, 1).nr, &plan);
     if (plan.direct) g.N = plan.columns;
   } else {
     g.M = cout_g * kvol;
