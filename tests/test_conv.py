@@ -9,6 +9,8 @@ CPU backend under every ISA.
 """
 from __future__ import annotations
 
+import contextlib
+
 import numpy as np
 import pytest
 
@@ -97,20 +99,26 @@ def test_conv_matches_reference(backend, rng, case):
     check_conv(got, x, w, b, stride=s, padding=p, dilation=d, groups=g, padding_mode=mode)
 
 
-@pytest.fixture
-def cpu_isa_path(request):
-    """Sets the CPU ISA and the forward-convolution algorithm of a (isa, path) parameter; restores both."""
+@contextlib.contextmanager
+def cpu_setting(isa, path):
+    """Sets the CPU ISA and the forward-convolution algorithm; restores both."""
     from pydeepkit import _ext
-    isa, path = request.param
     cpu = _ext.module("cpu")
     previous = cpu.info()["simd"], cpu.conv_path()
     cpu.set_simd(isa)
     cpu.set_conv_path(path)
     try:
-        yield isa, path
+        yield
     finally:
         cpu.set_simd(previous[0])
         cpu.set_conv_path(previous[1])
+
+
+@pytest.fixture
+def cpu_isa_path(request):
+    """The CPU ISA and forward-convolution algorithm of a (isa, path) parameter."""
+    with cpu_setting(*request.param):
+        yield request.param
 
 
 @pytest.mark.parametrize("cpu_isa_path", [(i, p) for i in cpu_isas() for p in ("direct", "packed", "winograd")],
@@ -241,17 +249,9 @@ def test_separable_conv2d(backend, rng):
 # ---------------------------------------------------------------------------------------
 @pytest.fixture
 def cpu_isa(request):
-    """Sets the CPU ISA (the forward path stays 'auto'); restores it."""
-    from pydeepkit import _ext
-    cpu = _ext.module("cpu")
-    previous = cpu.info()["simd"], cpu.conv_path()
-    cpu.set_simd(request.param)
-    cpu.set_conv_path("auto")
-    try:
+    """The CPU ISA of the parameter, the forward path 'auto'."""
+    with cpu_setting(request.param, "auto"):
         yield request.param
-    finally:
-        cpu.set_simd(previous[0])
-        cpu.set_conv_path(previous[1])
 
 
 # C_in, C_out, spatial: single-image pointwise convolutions that 'auto' computes transposed (x^T
@@ -296,21 +296,13 @@ def test_transposed_pointwise(cpu_isa, rng, case, dtype):
     (1, 16, 8, (64, 96), 5, 1, 1),      # output plane over one N block of panels
 ])
 def test_cpu_blocking(isa, path, rng, batch, cin, cout, size, k, s, g):
-    from pydeepkit import _ext
-    cpu = _ext.module("cpu")
-    previous = cpu.info()["simd"], cpu.conv_path()
-    cpu.set_simd(isa)
-    cpu.set_conv_path(path)
-    try:
+    with cpu_setting(isa, path):
         x, w, b = _arrays(rng, np.float32, (batch, cin, *size), (cout, cin // g, k, k), (cout,))
         got = ops.conv2d(x, w, b, s, k // 2, 1, g, activation="relu")
         check_conv(got, x, w, b, stride=s, padding=k // 2, groups=g, activation="relu")
         wt = rng.uniform(-1, 1, size=(cin, cout // g, k, k)).astype(np.float32)
         got = ops.conv_transpose2d(x, wt, b, s, k // 2, 0, g)
         check_conv_transpose(got, x, wt, b, stride=s, padding=k // 2, groups=g)
-    finally:
-        cpu.set_simd(previous[0])
-        cpu.set_conv_path(previous[1])
 
 
 # ---------------------------------------------------------------------------------------
@@ -485,16 +477,9 @@ def test_pack_conv_weight_not_packed_or_wrong_input():
 # ---------------------------------------------------------------------------------------
 @pytest.fixture
 def winograd_isa(request):
-    from pydeepkit import _ext
-    cpu = _ext.module("cpu")
-    previous = cpu.info()["simd"], cpu.conv_path()
-    cpu.set_simd(request.param)
-    cpu.set_conv_path("winograd")
-    try:
+    """The CPU ISA of the parameter, the forward path 'winograd'."""
+    with cpu_setting(request.param, "winograd"):
         yield request.param
-    finally:
-        cpu.set_simd(previous[0])
-        cpu.set_conv_path(previous[1])
 
 
 # batch, C_in, C_out, (H, W), padding, groups, dilation
