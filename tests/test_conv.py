@@ -285,6 +285,30 @@ def test_transposed_pointwise(cpu_isa, rng, case, dtype):
     check_conv(conv(x, w, b, activation="gelu"), x, w, b, activation="gelu")
 
 
+# C_in, C_out, spatial, kernel, stride: one image of a plane of at most 256 outputs with enough
+# multiply-adds for the team, so that each work item packs its block of weight rows per K block
+# (ConvCpuPlan::packs_weights_per_item) on the direct and the packed path
+WEIGHTS_PER_ITEM_CASES = [
+    (96, 100, (7, 7), 3, 1),    # C_out not a multiple of the row blocks
+    (600, 50, (5, 6), 3, 2),    # K = 5400: many K blocks; a 3x3 output
+    (700, 130, (8, 8), 1, 1),   # 1x1: reads the input in place; K over one block
+    (64, 40, (16, 16), 3, 1),   # the largest plane
+]
+
+
+@pytest.mark.parametrize("cpu_isa_path", [(i, p) for i in cpu_isas() for p in ("direct", "packed")],
+                         indirect=True, ids=lambda v: "-".join(v))
+@pytest.mark.parametrize("case", WEIGHTS_PER_ITEM_CASES, ids=lambda c: f"{c[0]}to{c[1]}-{c[2][0]}x{c[2][1]}-k{c[3]}s{c[4]}")
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_weights_packed_per_item(cpu_isa_path, rng, case, dtype):
+    cin, cout, size, k, s = case
+    x, w, b = _arrays(rng, dtype, (1, cin, *size), (cout, cin, k, k), (cout,))
+    out_size = ops.conv.conv_geometry("t", 2, x.shape, w.shape, s, k // 2, 1, 1).out_size
+    r = rng.uniform(-1, 1, size=(1, cout) + tuple(out_size)).astype(dtype)
+    got = ops.conv2d(x, w, b, s, k // 2, residual=r, activation="relu")
+    check_conv(got, x, w, b, residual=r, activation="relu", stride=s, padding=k // 2)
+
+
 @pytest.mark.parametrize("path", ["auto", "direct", "packed", "winograd"])
 @pytest.mark.parametrize("isa", cpu_isas())
 @pytest.mark.parametrize("batch, cin, cout, size, k, s, g", [

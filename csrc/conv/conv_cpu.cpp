@@ -42,6 +42,10 @@ int run_depthwise(const ConvParams& p, int64_t threads, std::uintptr_t x, std::u
 constexpr double kPackCostRows = 8.0;
 // Output planes up to this size also take the direct path when it runs no more panels (plan_direct).
 constexpr int64_t kSamePanelsPlane = 64;
+// Output planes up to this size pack their weights per work item when one image is shared by the
+// team (forward()), in about this many items per thread.
+constexpr int64_t kWeightsPerItemPlane = 256;
+constexpr int64_t kWeightItemsPerThread = 4;
 // Bytes of transposed-convolution cols computed and gathered per step (about half of L2).
 constexpr int64_t kColsBudget = 768 * 1024;
 // Output planes up to this size fold the batch into one GEMM per group (ConvCpuPlan::fold_batch).
@@ -506,12 +510,26 @@ void forward(const ConvParams& p, std::uintptr_t x, std::uintptr_t w, const Conv
   }
   AlignedBuffer weights_packed;
   if (!p.transposed) {
-    const int64_t elems = packed_weights_elems(p, plan.gemm, dtype);
+    const int64_t elems = packed_weights_elems(p, plan.gemm, dtype), layout = packed_weights_layout(plan.gemm);
     plan.weights_group_elems = elems / p.groups;
-    use_prepacked_or_allocate(packed ? packed->data : 0, packed ? packed->elems : 0, packed ? packed->layout : 0,
-                              elems, packed_weights_layout(plan.gemm), es, op, &weights_packed, &plan);
+    const bool prepacked = packed && packed->data && packed->elems == elems && packed->layout == layout;
+    // A small plane shared by the team (one image): its GEMM reads each weight once, so packing
+    // them all ahead wrote them out to memory and read them back. Instead each work item packs
+    // its A block of rows per K block into its thread's L2; the row blocks are cut small enough
+    // for kWeightItemsPerThread items per thread, so that no block is packed twice (an item
+    // covers all the plane's panels).
+    plan.packs_weights_per_item = !prepacked && !plan.fold_batch && !plan.image_per_thread && threads > 1 &&
+                                  conv_out_plane(p) <= kWeightsPerItemPlane;
+    if (plan.packs_weights_per_item) {
+      const int64_t mr = plan.gemm.mr, rows = (g.M + kWeightItemsPerThread * threads - 1) / (kWeightItemsPerThread * threads);
+      plan.gemm.mc = std::max(mr, (rows + mr - 1) / mr * mr);
+    } else {
+      use_prepacked_or_allocate(packed ? packed->data : 0, packed ? packed->elems : 0, packed ? packed->layout : 0,
+                                elems, layout, es, op, &weights_packed, &plan);
+    }
   }
-  plan.a_pack_elems = p.transposed ? round_to_lines(plan.gemm.mc * plan.gemm.kc, es) : 0;
+  plan.a_pack_elems =
+      p.transposed || plan.packs_weights_per_item ? round_to_lines(plan.gemm.mc * plan.gemm.kc, es) : 0;
   plan.b_pack_elems = plan.direct ? 0 : round_to_lines(plan.gemm.kc * plan.gemm.nc, es);
   const int64_t apack = plan.a_pack_elems, bpack = plan.b_pack_elems;
   const int64_t shared = plan.cols_elems + plan.buffer_elems;  // per job: one per thread, or the team's

@@ -354,10 +354,30 @@ void forward_job(const ConvCpuPlan& plan, const GemmCpuPlan& gp, const ConvArray
   // The output aliasing the residual: accumulate onto it (the GEMM's rule, gemm_cpu_kernels.cpp).
   const bool preloaded = e.residual == out;
   if (preloaded) e.residual = nullptr;
-  const PackedA<T> weights{static_cast<const T*>(plan.weights_packed) + g * plan.weights_group_elems,
-                           padded_rows(cout_g)};
   bool pointwise = geo.kvol == 1;
   for (int d = 0; d < 3; ++d) pointwise = pointwise && geo.stride[d] == 1 && geo.pad[d] == 0;
+  if (plan.packs_weights_per_item) {  // one image shared by the team (conv_cpu.cpp)
+    const MatrixA<T> weights{a.w + g * cout_g * gp.p.K, gp.p.K, false};
+    if (!plan.direct) {
+      gemm_thread(gp, weights, Im2colB<T>{x, geo}, e, DenseOutput<T>{out, geo.out_plane}, preloaded, tid);
+    } else if (plan.reads_input) {
+      const InputRows<T> rows{x, plan.offsets, buffer, plan.tail_offsets, geo.out_plane - geo.out_plane % kNR<T>};
+      if (rows.tail < geo.out_plane) {
+#pragma omp single
+        pack_tail_panel(x, cin_g, geo.out_plane, rows.tail, buffer);
+      }
+      gemm_thread(gp, weights, rows, e, DenseOutput<T>{out, geo.out_plane}, preloaded, tid);
+    } else {
+#pragma omp for schedule(static)
+      for (int64_t ci = 0; ci < cin_g; ++ci) fill_phases(plan, geo, x, buffer, ci, ci + 1);
+      const MappedOutput<T> mapped{out, geo.out_plane, plan.phase[1], plan.phase[2], geo.out[1], geo.out[2],
+                                   plan.columns, 0};
+      gemm_thread(gp, weights, ShiftedRows<T>{buffer, plan.offsets}, e, mapped, preloaded, tid);
+    }
+    return;
+  }
+  const PackedA<T> weights{static_cast<const T*>(plan.weights_packed) + g * plan.weights_group_elems,
+                           padded_rows(cout_g)};
   if (plan.fold_batch) {
     const MappedOutput<T> mapped{out, geo.out_plane, geo.out[1], geo.out[2], geo.out[1], geo.out[2],
                                  geo.out_plane, p.out_channels * geo.out_plane};
@@ -534,7 +554,7 @@ void conv_thread(const ConvCpuPlan& plan, const ConvArrays<T>& a, const Geometry
     const int64_t used = (p.in_channels / p.groups) * plan.channel_stride;
     for (int64_t i = used; i < plan.buffer_elems; ++i) buffer[i] = T(0);
   }
-  if (!p.transposed && !plan.weights_ready) pack_weights(plan, a.w, nt > 1);
+  if (!p.transposed && !plan.weights_ready && !plan.packs_weights_per_item) pack_weights(plan, a.w, nt > 1);
   auto job = [&](int64_t jb) {
     if (p.transposed) transposed_job(plan, gp, a, geo, cols, jb, team ? tid : 0, team);
     else forward_job(plan, gp, a, geo, buffer, jb, team ? tid : 0, team);

@@ -44,6 +44,10 @@ struct ConvCpuPlan {
   // Small output planes (forward, packed path): one GEMM per group whose columns run over every
   // image (batch * out plane), so the last partial NR panel of each image does not waste work.
   bool fold_batch = false;
+  // Forward, one image shared by the team, weights not prepacked, a small plane: each work item
+  // packs its own A block (rows of the weights) per K block into its thread's L2, instead of the
+  // team packing all weights ahead into memory and the GEMM reading them back (see conv_cpu.cpp).
+  bool packs_weights_per_item = false;
   void* workspace = nullptr;      // threads * per_thread_elems elements, 64-byte aligned
   int64_t per_thread_elems = 0;   // a_pack + b_pack + cols + copy (whole jobs per thread), or a_pack (team)
   // Parts of the workspace, each 64-byte aligned: an A block (transposed only: the forward
