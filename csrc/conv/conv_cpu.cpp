@@ -260,11 +260,16 @@ bool winograd_pays(const ConvCpuPlan& plan) {
   return conv_group_in(p) >= kWinogradChannels && conv_group_out(p) >= kWinogradChannels && enough;
 }
 
-// Points plan.weights_packed at the caller's prepacked copy while its size and layout are what
-// this call packs (weights_ready), else at `owned`, allocated for the call to pack into.
+// Whether the caller's prepacked copy has the size and layout this call packs.
+bool prepacked_matches(std::uintptr_t data, int64_t data_elems, int64_t data_layout, int64_t elems, int64_t layout) {
+  return data && data_elems == elems && data_layout == layout;
+}
+
+// Points plan.weights_packed at the caller's prepacked copy while it matches (weights_ready),
+// else at `owned`, allocated for the call to pack into.
 void use_prepacked_or_allocate(std::uintptr_t data, int64_t data_elems, int64_t data_layout, int64_t elems,
                                int64_t layout, int64_t es, const char* op, AlignedBuffer* owned, ConvCpuPlan* plan) {
-  if (data && data_elems == elems && data_layout == layout) {
+  if (prepacked_matches(data, data_elems, data_layout, elems, layout)) {
     plan->weights_packed = reinterpret_cast<void*>(data);
     plan->weights_ready = true;
     return;
@@ -461,7 +466,8 @@ void forward(const ConvParams& p, std::uintptr_t x, std::uintptr_t w, const Conv
                                                                                      residual, out, dtype);
   }
 
-  if (takes_transposed_pointwise(p, packed, path, dtype)) return forward_transposed_pointwise(p, x, w, bias, residual, out, dtype);
+  if (takes_transposed_pointwise(p, packed, path, dtype))
+    return forward_transposed_pointwise(p, x, w, bias, residual, out, dtype);
 
   // One GEMM per (image, group): forward C[cout_g, out plane] = W_g[cout_g, cin_g * kvol] @ im2col;
   // transposed cols[cout_g * kvol, in plane] = W_g^T @ x_g, then a gather into the output.
@@ -512,7 +518,9 @@ void forward(const ConvParams& p, std::uintptr_t x, std::uintptr_t w, const Conv
   if (!p.transposed) {
     const int64_t elems = packed_weights_elems(p, plan.gemm, dtype), layout = packed_weights_layout(plan.gemm);
     plan.weights_group_elems = elems / p.groups;
-    const bool prepacked = packed && packed->data && packed->elems == elems && packed->layout == layout;
+    const std::uintptr_t data = packed ? packed->data : 0;
+    const int64_t data_elems = packed ? packed->elems : 0, data_layout = packed ? packed->layout : 0;
+    const bool prepacked = prepacked_matches(data, data_elems, data_layout, elems, layout);
     // A small plane shared by the team (one image): its GEMM reads each weight once, so packing
     // them all ahead wrote them out to memory and read them back. Instead each work item packs
     // its A block of rows per K block into its thread's L2; the row blocks are cut small enough
@@ -521,11 +529,10 @@ void forward(const ConvParams& p, std::uintptr_t x, std::uintptr_t w, const Conv
     plan.packs_weights_per_item = !prepacked && !plan.fold_batch && !plan.image_per_thread && threads > 1 &&
                                   conv_out_plane(p) <= kWeightsPerItemPlane;
     if (plan.packs_weights_per_item) {
-      const int64_t mr = plan.gemm.mr, rows = (g.M + kWeightItemsPerThread * threads - 1) / (kWeightItemsPerThread * threads);
+      const int64_t mr = plan.gemm.mr, items = kWeightItemsPerThread * threads, rows = (g.M + items - 1) / items;
       plan.gemm.mc = std::max(mr, (rows + mr - 1) / mr * mr);
     } else {
-      use_prepacked_or_allocate(packed ? packed->data : 0, packed ? packed->elems : 0, packed ? packed->layout : 0,
-                                elems, layout, es, op, &weights_packed, &plan);
+      use_prepacked_or_allocate(data, data_elems, data_layout, elems, layout, es, op, &weights_packed, &plan);
     }
   }
   plan.a_pack_elems =

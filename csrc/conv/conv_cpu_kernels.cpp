@@ -335,49 +335,16 @@ __attribute__((flatten)) void finish_row(T* out, const T* residual, int64_t n, T
   activate_row(out, n, act, slope);
 }
 
-// Forward convolution of job (image, group) = jb: one GEMM through the driver.
-template <class T>
-void forward_job(const ConvCpuPlan& plan, const GemmCpuPlan& gp, const ConvArrays<T>& a, const Geometry& geo,
-                 T* buffer, int64_t jb, int64_t tid, bool team) {
+// The GEMM of one forward job: the weights (packed ahead, or unpacked for each work item to pack
+// its blocks) times the input rows the path reads (folded batch, input in place, shifted copy,
+// pointwise or im2col), into out.
+template <class T, class Weights>
+void forward_gemm(const ConvCpuPlan& plan, const GemmCpuPlan& gp, const Geometry& geo, const Weights& weights,
+                  const T* x, const Epilogue<T>& e, T* out, bool preloaded, T* buffer, int64_t tid, bool team) {
   const ConvParams& p = plan.p;
-  const int64_t n = plan.fold_batch ? 0 : jb / p.groups, g = jb % p.groups;
-  const int64_t cin_g = p.in_channels / p.groups, cout_g = p.out_channels / p.groups;
-  const T* x = a.x + (n * p.in_channels + g * cin_g) * geo.in_plane;
-  const int64_t out_offset = (n * p.out_channels + g * cout_g) * geo.out_plane;
-  T* out = a.out + out_offset;
-  Epilogue<T> e{a.bias ? a.bias + g * cout_g : nullptr,
-                a.residual ? a.residual + out_offset : nullptr,
-                geo.out_plane,
-                a.bias ? BiasMode::per_row : BiasMode::none,
-                p.activation,
-                static_cast<T>(p.negative_slope)};
-  // The output aliasing the residual: accumulate onto it (the GEMM's rule, gemm_cpu_kernels.cpp).
-  const bool preloaded = e.residual == out;
-  if (preloaded) e.residual = nullptr;
+  const int64_t cin_g = p.in_channels / p.groups;
   bool pointwise = geo.kvol == 1;
   for (int d = 0; d < 3; ++d) pointwise = pointwise && geo.stride[d] == 1 && geo.pad[d] == 0;
-  if (plan.packs_weights_per_item) {  // one image shared by the team (conv_cpu.cpp)
-    const MatrixA<T> weights{a.w + g * cout_g * gp.p.K, gp.p.K, false};
-    if (!plan.direct) {
-      gemm_thread(gp, weights, Im2colB<T>{x, geo}, e, DenseOutput<T>{out, geo.out_plane}, preloaded, tid);
-    } else if (plan.reads_input) {
-      const InputRows<T> rows{x, plan.offsets, buffer, plan.tail_offsets, geo.out_plane - geo.out_plane % kNR<T>};
-      if (rows.tail < geo.out_plane) {
-#pragma omp single
-        pack_tail_panel(x, cin_g, geo.out_plane, rows.tail, buffer);
-      }
-      gemm_thread(gp, weights, rows, e, DenseOutput<T>{out, geo.out_plane}, preloaded, tid);
-    } else {
-#pragma omp for schedule(static)
-      for (int64_t ci = 0; ci < cin_g; ++ci) fill_phases(plan, geo, x, buffer, ci, ci + 1);
-      const MappedOutput<T> mapped{out, geo.out_plane, plan.phase[1], plan.phase[2], geo.out[1], geo.out[2],
-                                   plan.columns, 0};
-      gemm_thread(gp, weights, ShiftedRows<T>{buffer, plan.offsets}, e, mapped, preloaded, tid);
-    }
-    return;
-  }
-  const PackedA<T> weights{static_cast<const T*>(plan.weights_packed) + g * plan.weights_group_elems,
-                           padded_rows(cout_g)};
   if (plan.fold_batch) {
     const MappedOutput<T> mapped{out, geo.out_plane, geo.out[1], geo.out[2], geo.out[1], geo.out[2],
                                  geo.out_plane, p.out_channels * geo.out_plane};
@@ -408,6 +375,35 @@ void forward_job(const ConvCpuPlan& plan, const GemmCpuPlan& gp, const ConvArray
     gemm_thread(gp, weights, MatrixB<T>{x, geo.in_plane, false}, e, DenseOutput<T>{out, geo.out_plane}, preloaded, tid);
   } else {
     gemm_thread(gp, weights, Im2colB<T>{x, geo}, e, DenseOutput<T>{out, geo.out_plane}, preloaded, tid);
+  }
+}
+
+// Forward convolution of job (image, group) = jb: one GEMM through the driver.
+template <class T>
+void forward_job(const ConvCpuPlan& plan, const GemmCpuPlan& gp, const ConvArrays<T>& a, const Geometry& geo,
+                 T* buffer, int64_t jb, int64_t tid, bool team) {
+  const ConvParams& p = plan.p;
+  const int64_t n = plan.fold_batch ? 0 : jb / p.groups, g = jb % p.groups;
+  const int64_t cin_g = p.in_channels / p.groups, cout_g = p.out_channels / p.groups;
+  const T* x = a.x + (n * p.in_channels + g * cin_g) * geo.in_plane;
+  const int64_t out_offset = (n * p.out_channels + g * cout_g) * geo.out_plane;
+  T* out = a.out + out_offset;
+  Epilogue<T> e{a.bias ? a.bias + g * cout_g : nullptr,
+                a.residual ? a.residual + out_offset : nullptr,
+                geo.out_plane,
+                a.bias ? BiasMode::per_row : BiasMode::none,
+                p.activation,
+                static_cast<T>(p.negative_slope)};
+  // The output aliasing the residual: accumulate onto it (the GEMM's rule, gemm_cpu_kernels.cpp).
+  const bool preloaded = e.residual == out;
+  if (preloaded) e.residual = nullptr;
+  if (plan.packs_weights_per_item) {  // one image shared by the team (conv_cpu.cpp)
+    const MatrixA<T> weights{a.w + g * cout_g * gp.p.K, gp.p.K, false};
+    forward_gemm(plan, gp, geo, weights, x, e, out, preloaded, buffer, tid, team);
+  } else {
+    const PackedA<T> weights{static_cast<const T*>(plan.weights_packed) + g * plan.weights_group_elems,
+                             padded_rows(cout_g)};
+    forward_gemm(plan, gp, geo, weights, x, e, out, preloaded, buffer, tid, team);
   }
 }
 

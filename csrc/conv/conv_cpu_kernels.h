@@ -50,8 +50,9 @@ struct ConvCpuPlan {
   bool packs_weights_per_item = false;
   void* workspace = nullptr;      // threads * per_thread_elems elements, 64-byte aligned
   int64_t per_thread_elems = 0;   // a_pack + b_pack + cols + copy (whole jobs per thread), or a_pack (team)
-  // Parts of the workspace, each 64-byte aligned: an A block (transposed only: the forward
-  // weights are in weights_packed) and a B block (packed path only: the direct path reads B in place).
+  // Parts of the workspace, each 64-byte aligned: an A block (transposed, and forward with
+  // packs_weights_per_item; otherwise the forward weights are in weights_packed) and a B block
+  // (packed path only: the direct path reads B in place).
   int64_t a_pack_elems = 0, b_pack_elems = 0;
   int64_t cols_elems = 0;         // transposed: the [chunk * kernel volume, in plane] GEMM result
   int64_t chunk = 0;              // transposed: output channels per GEMM + gather step (cols stay in L2)
