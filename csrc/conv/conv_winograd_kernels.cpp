@@ -286,26 +286,64 @@ inline TransposedPhase transposed_phase(int64_t r, int64_t pad) {
   return TransposedPhase{first, (r + pad - first) / 2 - 1};
 }
 
-// The taps of one (output channel, K row) pair of weight phase `phase`, as the tile's Rows::r x
-// Cols::r kernel: forward, K row k = (ci, kd) of the kernels (stride 2: the whole 3x3 kernel, which
-// stride2_phase_taps splits); transposed, input channel k of the 2x2 sub-kernel of output phase
-// (phase / 2, phase % 2).
+// Where the taps of one K row's kernels are, for consecutive output channels: channel co + i's
+// kernel starts at first + i * row_stride and holds tap t at offset pick[t] of its kSpan
+// contiguous elements. Forward, K row k = (ci, kd) of the kernels, all taps (stride 2: the whole
+// 3x3 kernel, which stride2_phase_taps splits); transposed, input channel k of output phase
+// (phase / 2, phase % 2), whose 2x2 sub-kernel is 4 of the 16 taps.
 template <class T, class Tile>
-__attribute__((always_inline)) inline void kernel_taps(const ConvParams& p, const T* w, int64_t g, int64_t phase,
-                                                       int64_t co, int64_t k, T* taps) {
-  constexpr int count = Tile::taps;
+struct TapRows {
+  static constexpr int kSpan = Tile::transposed ? 16 : Tile::taps;
+  const T* first;
+  int64_t row_stride;
+  int pick[Tile::taps];
+};
+template <class T, class Tile>
+TapRows<T, Tile> tap_rows(const ConvParams& p, const T* w, int64_t g, int64_t phase, int64_t co, int64_t k) {
+  TapRows<T, Tile> r;
   const int64_t cout = p.out_channels / p.groups;
   if constexpr (Tile::transposed) {
     const TransposedPhase y = transposed_phase(phase / 2, p.pad[1]), x = transposed_phase(phase % 2, p.pad[2]);
-    const T* tap = w + ((g * (p.in_channels / p.groups) + k) * cout + co) * 16;  // [C_in, C_out / groups, 4, 4]
-    taps[0] = tap[(y.first + 2) * 4 + x.first + 2];
-    taps[1] = tap[(y.first + 2) * 4 + x.first];
-    taps[2] = tap[y.first * 4 + x.first + 2];
-    taps[3] = tap[y.first * 4 + x.first];
+    r.first = w + ((g * (p.in_channels / p.groups) + k) * cout + co) * 16;  // [C_in, C_out / groups, 4, 4]
+    r.row_stride = 16;
+    const int y0 = static_cast<int>(y.first), x0 = static_cast<int>(x.first);
+    const int picks[4] = {(y0 + 2) * 4 + x0 + 2, (y0 + 2) * 4 + x0, y0 * 4 + x0 + 2, y0 * 4 + x0};
+    for (int t = 0; t < 4; ++t) r.pick[t] = picks[t];
   } else {
     const int64_t K = p.in_channels / p.groups * p.kernel[0];
-    const T* const tap = w + ((g * cout + co) * K + k) * count;
-    for (int i = 0; i < count; ++i) taps[i] = tap[i];
+    r.first = w + ((g * cout + co) * K + k) * Tile::taps;
+    r.row_stride = K * Tile::taps;
+    for (int t = 0; t < Tile::taps; ++t) r.pick[t] = t;
+  }
+  return r;
+}
+
+// taps[t], lane i = tap t of channel i's kernel for the `real` channels of `rows` (other lanes
+// zero): each kernel's span is loaded as (masked) vectors and L x L blocks of them are transposed
+// in registers. Gathered element by element into a staging array instead, each vector reload of
+// it waited for all earlier stores, among them the previous row's transformed weights, whose lines
+// were still being fetched: the single-thread transform of 3x3 weights took 1.2-1.27x as long.
+template <class T, class Tile>
+__attribute__((always_inline)) inline void gather_taps(const TapRows<T, Tile>& rows, int64_t real,
+                                                       typename Vec<T>::type (&taps)[Tile::taps]) {
+  using V = typename Vec<T>::type;
+  using VU = typename Vec<T>::utype;
+  constexpr int L = static_cast<int>(kLanes<T>), S = TapRows<T, Tile>::kSpan;
+  if constexpr (Tile::transposed)  // picks known at run time only
+    for (V& tap : taps) tap = V{};
+#pragma GCC unroll 4
+  for (int c0 = 0; c0 < S; c0 += L) {
+    const int n = S - c0 < L ? S - c0 : L;
+    V block[L];
+#pragma GCC unroll 16
+    for (int i = 0; i < L; ++i) {
+      const T* src = rows.first + i * rows.row_stride + c0;
+      block[i] = i >= real ? V{} : n == L ? V(*reinterpret_cast<const VU*>(src)) : Partial<T>::load(src, Partial<T>::mask(n));
+    }
+    transpose_block<T>(block);
+#pragma GCC unroll 16
+    for (int t = 0; t < Tile::taps; ++t)
+      if (rows.pick[t] >= c0 && rows.pick[t] < c0 + n) taps[t] = block[rows.pick[t] - c0];
   }
 }
 
@@ -364,24 +402,11 @@ __attribute__((flatten)) void transform_weights(const ConvCpuPlan& plan, const T
         c.K = Tile::input_phases_at(xi) * K1;
         seek(c, xi);
       }
-    // The kernels of L rows at a time, tap-major: each tap's L lanes are one vector to transform.
-    // Staged in memory, zeroed where a row group has fewer real rows than lanes: inserting lanes
-    // into an array of vectors cleared per row group cost a `rep stos` each time.
-    alignas(64) T staged[taps * L];
-    for (int64_t e = 0; e < taps * L; ++e) staged[e] = T(0);
     for (int64_t k1 = 0; k1 < K1; ++k1) {
       for (int64_t i0 = 0; i0 < kMR; i0 += L) {
         const int64_t lanes = min64(L, kMR - i0), real = min64(lanes, cout - r0 - i0);
-        if (real < lanes)  // rows past cout (the last panel's, or another row group's lanes): zero
-          for (int t = 0; t < taps; ++t)
-            for (int64_t i = real > 0 ? real : 0; i < L; ++i) staged[t * L + i] = T(0);
-        for (int64_t i = 0; i < real; ++i) {
-          T one[taps];
-          kernel_taps<T, Tile>(p, w, g, phase, r0 + i0 + i, k1, one);
-          for (int t = 0; t < taps; ++t) staged[t * L + i] = one[t];
-        }
         V g_taps[taps];
-        for (int t = 0; t < taps; ++t) g_taps[t] = *reinterpret_cast<const V*>(staged + t * L);
+        gather_taps<T, Tile>(tap_rows<T, Tile>(p, w, g, phase, r0 + i0, k1), real, g_taps);
         for (int f = 0; f < F; ++f) {
           V u[P];
           if constexpr (F > 1) {
