@@ -6,6 +6,7 @@
 #include "core/pdk.h"
 
 #if PDK_BACKEND_CPU
+#include "core/aligned_buffer.h"
 #include "core/cpu_features.h"
 #endif
 #if PDK_BACKEND_CUDA && !PDK_EMULATED
@@ -62,6 +63,12 @@ PYBIND11_MODULE(PDK_MODULE_NAME, m) {
 #if PDK_BACKEND_CPU
   m.def("set_simd", &pdk::set_isa, py::arg("name"),
         "Select the CPU kernels' instruction set ('base', 'avx2', 'avx512').");
+  m.def("release_scratch", [] { pdk::scratch_cache().release(); },
+        "Free the large scratch blocks the CPU kernels keep for the calling thread's next call.");
+  m.def("scratch_kept_bytes", [] { return pdk::scratch_cache().kept_bytes(); },
+        "Bytes of scratch blocks kept for the calling thread.");
+  m.def("fill_scratch", [](int byte) { pdk::scratch_cache().fill(static_cast<unsigned char>(byte)); },
+        py::arg("byte"), "Set every byte of the calling thread's kept scratch blocks (for tests).");
 #endif
   pdk::bind::register_pool(m);
   pdk::bind::register_gemm(m);

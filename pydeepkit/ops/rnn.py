@@ -27,7 +27,7 @@ import threading
 
 import numpy as np
 
-from .. import _backend
+from .. import _backend, _ext
 
 __all__ = ["rnn_tanh_cell", "rnn_relu_cell", "lstm_cell", "gru_cell", "rnn", "lstm", "gru"]
 
@@ -114,14 +114,16 @@ def _keep_workspace(ws):
 
 
 def release_workspaces():
-    """Frees the workspaces the CPU recurrent kernels keep between calls (at most two), e.g.
-    after a long sequence whose buffer is no longer needed.
+    """Frees the workspaces the CPU recurrent kernels keep between calls (at most two), and the
+    large scratch blocks (at most 64 MB) the CPU kernels keep for the calling thread's next call,
+    e.g. after a long sequence or a large convolution whose buffers are no longer needed.
 
     Example:
         >>> pydeepkit.ops.release_workspaces()
     """
     with _workspaces_lock:
         _workspaces.clear()
+    _ext.module("cpu").release_scratch()
 
 
 def _launch(call, mode, T, B, I, H, P, dirs, x, lengths, out, dtype):
