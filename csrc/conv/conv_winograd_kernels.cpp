@@ -402,25 +402,37 @@ __attribute__((flatten)) void transform_weights(const ConvCpuPlan& plan, const T
         c.K = Tile::input_phases_at(xi) * K1;
         seek(c, xi);
       }
-    for (int64_t k1 = 0; k1 < K1; ++k1) {
-      for (int64_t i0 = 0; i0 < kMR; i0 += L) {
-        const int64_t lanes = min64(L, kMR - i0), real = min64(lanes, cout - r0 - i0);
-        V g_taps[taps];
-        gather_taps<T, Tile>(tap_rows<T, Tile>(p, w, g, phase, r0 + i0, k1), real, g_taps);
-        for (int f = 0; f < F; ++f) {
-          V u[P];
-          if constexpr (F > 1) {
-            V sub[4];
-            stride2_phase_taps(g_taps, f, sub);
-            transform_kernel<Tile>(sub, u);
-          } else {
-            transform_kernel<Tile>(g_taps, u);
-          }
-          for (int xi = 0; xi < P; ++xi) {
-            T* const dst = at[f][xi].dst;
-            if (!dst) continue;
-            if (lanes == L) *reinterpret_cast<VU*>(dst + i0) = u[xi];
-            else Partial<T>::store(dst + i0, u[xi], Partial<T>::mask(lanes));
+    // Runs of K rows in which no matrix reaches the end of its K block: within one, every
+    // matrix's row k1 is k1 - begin rows past its cursor, so the cursors are only read (kept in
+    // memory and stored at every row, their updates queued behind the rows' own stores and held
+    // the transform to the rate of the store queue).
+    for (int64_t begin = 0; begin < K1;) {
+      int64_t end = K1;
+      for (int f = 0; f < F; ++f)
+        for (int xi = 0; xi < P; ++xi)
+          if (const Cursor& c = at[f][xi]; c.dst) end = min64(end, begin + c.kb - (c.k - c.pc));
+      for (int64_t k1 = begin; k1 < end; ++k1) {
+        const int64_t row = (k1 - begin) * kMR;
+        for (int64_t i0 = 0; i0 < kMR; i0 += L) {
+          const int64_t lanes = min64(L, kMR - i0), real = min64(lanes, cout - r0 - i0);
+          V g_taps[taps];
+          gather_taps<T, Tile>(tap_rows<T, Tile>(p, w, g, phase, r0 + i0, k1), real, g_taps);
+          for (int f = 0; f < F; ++f) {
+            V u[P];
+            if constexpr (F > 1) {
+              V sub[4];
+              stride2_phase_taps(g_taps, f, sub);
+              transform_kernel<Tile>(sub, u);
+            } else {
+              transform_kernel<Tile>(g_taps, u);
+            }
+            for (int xi = 0; xi < P; ++xi) {
+              T* const cursor = at[f][xi].dst;
+              if (!cursor) continue;
+              T* const dst = cursor + row + i0;
+              if (lanes == L) *reinterpret_cast<VU*>(dst) = u[xi];
+              else Partial<T>::store(dst, u[xi], Partial<T>::mask(lanes));
+            }
           }
         }
       }
@@ -428,10 +440,11 @@ __attribute__((flatten)) void transform_weights(const ConvCpuPlan& plan, const T
         for (int xi = 0; xi < P; ++xi) {
           Cursor& c = at[f][xi];
           if (!c.dst) continue;
-          ++c.k;
-          if (c.k - c.pc < c.kb) c.dst += kMR;
-          else if (k1 + 1 < K1) seek(c, xi);
+          c.k += end - begin;
+          if (c.k - c.pc < c.kb) c.dst += (end - begin) * kMR;
+          else if (end < K1) seek(c, xi);
         }
+      begin = end;
     }
   };
   if (team) {
