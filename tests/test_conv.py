@@ -435,6 +435,28 @@ def test_packed_weight_winograd_form(rng, dtype):
     np.testing.assert_array_equal(ops.conv2d(x, w, b, 1, 1, 1, 2, activation="relu", packed_weight=pw), want)
 
 
+@pytest.mark.parametrize("channels, size, takes", [
+    (16, 28, True),    # 7x7 = 49 tiles, 0.04 MB of transformed weights
+    (16, 24, False),   # 6x6 = 36 tiles: too few
+    (320, 28, False),  # 49 tiles, but 10 MB of transformed weights (out of cache)
+    (32, 56, True),    # 196 tiles
+])
+def test_stride2_winograd_rule(rng, channels, size, takes):
+    """'auto' takes stride-2 Winograd from 300 tiles, or from 48 while the transformed weights are
+    at most 8 MB. Seen through a prepacked stride-2 form whose transformed weights are zeroed: a
+    call that takes the path returns relu(bias) everywhere, one that does not ignores them."""
+    x, w, b = _arrays(rng, np.float32, (1, channels, size, size), (channels, channels, 3, 3), (channels,))
+    pw = ops.conv.pack_conv_weight(w, 1, 2)
+    pw.winograd[0][...] = 0
+    got = ops.conv2d(x, w, b, 2, 1, activation="relu", packed_weight=pw)
+    bias_only = np.broadcast_to(np.maximum(b, 0).reshape(1, channels, 1, 1), got.shape)
+    if takes:
+        np.testing.assert_array_equal(got, bias_only)
+    else:
+        assert not np.array_equal(got, bias_only)
+        np.testing.assert_array_equal(got, ops.conv2d(x, w, b, 2, 1, activation="relu"))
+
+
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
 def test_packed_weight_winograd_form_stride2(rng, dtype):
     """3x3 weights packed for stride 2 carry the stride-2 Winograd form, which stride-2 calls read;

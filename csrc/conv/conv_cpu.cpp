@@ -94,9 +94,13 @@ constexpr int64_t kWinogradChannels = 16;
 constexpr double kWinogradWork = 0.75;
 // A stride-2 kernel saves less (25 products per 2x2 outputs against 36) and transforms 25/9 times
 // its weights on every call, so it pays only over enough tiles per group: against the better of
-// the direct and packed paths it ran 0.76-0.90x the time from 392 tiles up (128-256 channels),
-// and 0.95-1.33x at 128-196 tiles (1.1-6.7x below, where the weight transform dominates).
+// the direct and packed paths it ran 0.76-0.90x the time from 392 tiles up (128-256 channels).
+// On fewer tiles it pays while the transformed weights stay in cache: from 49 tiles, with 0.4-6.2
+// MB of them (64-256 channels), 0.91-1.01x (medians of 4 alternating rounds), but 1.5x with 14-25
+// MB (384-512 channels); at 36 tiles and below, 1.4-3.7x.
 constexpr int64_t kWinogradStride2Tiles = 300;
+constexpr int64_t kWinogradStride2FewTiles = 48;
+constexpr int64_t kWinogradStride2FewTilesBytes = int64_t{8} << 20;
 // Bytes of one Winograd work item's V and M (the transformed input and the products), which
 // should stay in L2 between the transforms and the GEMMs.
 constexpr int64_t kWinogradBlockBudget = 512 * 1024;
@@ -250,13 +254,17 @@ int64_t winograd_layout(const ConvCpuPlan& plan) {
 }
 
 // The products per output against the direct sum's taps per output (per depth tap).
-bool winograd_pays(const ConvCpuPlan& plan) {
+bool winograd_pays(const ConvCpuPlan& plan, DType dtype) {
   const ConvParams& p = plan.p;
   const int64_t nr = plan.gemm.nr, tiles = plan.tiles;
   const WinogradShape shape = winograd_shape(plan.tile);
   const double work = static_cast<double>(shape.products) * ((tiles + nr - 1) / nr * nr) /
                       (static_cast<double>(shape.taps) * p.batch * conv_out_plane(p));
-  const bool enough = plan.tile == WinogradTile::f2x2_3x3_s2 ? tiles >= kWinogradStride2Tiles : work <= kWinogradWork;
+  const int64_t weight_bytes = p.groups * plan.weights_group_elems * (dtype == DType::float32 ? 4 : 8);
+  const bool enough = plan.tile == WinogradTile::f2x2_3x3_s2
+                          ? tiles >= kWinogradStride2Tiles ||
+                                (tiles >= kWinogradStride2FewTiles && weight_bytes <= kWinogradStride2FewTilesBytes)
+                          : work <= kWinogradWork;
   return conv_group_in(p) >= kWinogradChannels && conv_group_out(p) >= kWinogradChannels && enough;
 }
 
@@ -462,7 +470,7 @@ void forward(const ConvParams& p, std::uintptr_t x, std::uintptr_t w, const Conv
   const auto path = static_cast<ForwardPath>(forward_path.index());
   if (winograd_fits(p) && p.in_channels > 0 && (path == ForwardPath::automatic || path == ForwardPath::winograd)) {
     const ConvCpuPlan plan = winograd_plan(p, dtype, threads);
-    if (path == ForwardPath::winograd || winograd_pays(plan)) return forward_winograd(plan, x, w, packed, bias,
+    if (path == ForwardPath::winograd || winograd_pays(plan, dtype)) return forward_winograd(plan, x, w, packed, bias,
                                                                                      residual, out, dtype);
   }
 
