@@ -338,7 +338,9 @@ __attribute__((always_inline)) inline void gather_taps(const TapRows<T, Tile>& r
 #pragma GCC unroll 16
     for (int i = 0; i < L; ++i) {
       const T* src = rows.first + i * rows.row_stride + c0;
-      block[i] = i >= real ? V{} : n == L ? V(*reinterpret_cast<const VU*>(src)) : Partial<T>::load(src, Partial<T>::mask(n));
+      if (i >= real) block[i] = V{};
+      else if (n == L) block[i] = V(*reinterpret_cast<const VU*>(src));
+      else block[i] = Partial<T>::load(src, Partial<T>::mask(n));
     }
     transpose_block<T>(block);
 #pragma GCC unroll 16
