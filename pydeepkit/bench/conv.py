@@ -3,8 +3,8 @@
 The rows are the convolutions of the classic architectures (ResNet-50's 3x3 and 1x1 layers, its
 last stages at batch 1, its 7x7 stem, MobileNet's depthwise layers, a dilated DeepLab-style
 layer, a char-CNN/TCN conv1d, C3D's conv3d, a decoder's transposed convolution). Each op gets
-the same weights and keyword arguments in both libraries. The rate is GFLOP/s (2 multiply-adds per output tap); the runner
-prints it as a fraction of the machine's best measured GEMM rate too.
+the same weights and keyword arguments in both libraries. The rate is GFLOP/s (2 multiply-adds
+per output tap); the runner prints it as a fraction of the machine's best measured GEMM rate too.
 """
 from __future__ import annotations
 
