@@ -176,7 +176,7 @@ def test_blocking(rng, cpu_isa, M, N, K, tb, dtype):
 
 
 @pytest.mark.parametrize("dtype", DTYPES, ids=lambda d: np.dtype(d).name)
-@pytest.mark.parametrize("M", [1, 2, 4, 5, 8, 9])
+@pytest.mark.parametrize("M", [1, 2, 3, 4, 5, 7, 8, 9])
 @pytest.mark.parametrize("ta,tb", [(False, False), (False, True), (True, False), (True, True)],
                          ids=["", "bT", "aT", "aTbT"])
 def test_small_m(rng, cpu_isa, M, ta, tb, dtype):

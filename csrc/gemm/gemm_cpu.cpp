@@ -35,6 +35,8 @@ constexpr int64_t kL3Budget = 4 * 1024 * 1024;
 // Below this many multiply-adds (~10 us on one core) the OpenMP fork/join and the per-step
 // barriers cost more than the second core saves.
 constexpr double kParallelFlops = 128.0 * 128.0 * 64.0;
+// The small-M path is bound by reading B once: a second thread pays from this many bytes of it.
+constexpr int64_t kParallelSmallMBytes = 256 * 1024;
 
 // Splits `total` into near-equal blocks of at most `cap` (a multiple of `unit`), so that the last
 // block is not a sliver (K = 300 with kc = 256 runs two blocks of 152, not 256 + 44).
@@ -61,7 +63,8 @@ GemmCpuPlan plan_gemm(const GemmParams& p, DType dtype, int64_t threads) {
   // Threads share each B block and take (A block x N chunk) items dynamically (see
   // gemm_cpu_kernels.cpp), so small M still keeps every core busy; mc is balanced over M.
   const double flops = static_cast<double>(p.M) * p.N * p.K;
-  plan.threads = threads > 0 ? threads : flops >= kParallelFlops ? std::max(1, omp_max_threads()) : 1;
+  const bool parallel = small_m_applies(p) ? p.N * p.K * es >= kParallelSmallMBytes : flops >= kParallelFlops;
+  plan.threads = threads > 0 ? threads : parallel ? std::max(1, omp_max_threads()) : 1;
   plan.mc = balanced_block(std::max<int64_t>(p.M, 1), mc_cap, mr);
   return plan;
 }

@@ -4,16 +4,15 @@
 // multiplying it: a Linear layer at batch 1 is a matrix-vector product, bound by reading the
 // weights once. Here every element of B is loaded once and used by all M rows from registers.
 // Included by gemm_cpu_kernels.cpp inside pdk::PDK_ISA_NAMESPACE's anonymous namespace, after
-// gemm_cpu_driver.h (Vec, kLanes, Epilogue, epilogue).
+// gemm_cpu_driver.h (Vec, kLanes, Epilogue, epilogue). Which GEMMs take it: small_m_applies
+// (gemm_cpu_kernels.h).
 #pragma once
-
-// Rows of A served by the small-M path. Measured on one core at N = K = 4096: M = 4 here ran in a
-// third of the packed path's time, which costs about the same for every M up to its tile height.
-constexpr int64_t kSmallM = 8;
 
 // Vector accumulators the paths keep per step: about half the register file, the rest holds the
 // loads. The columns (or rows of B) advanced together shrink as the rows of A grow: 4, 2 or 1,
 // so that they divide the 64-column work items.
+// The loops over A's rows unroll by kSmallM (8): one unrolled only by 4 keeps its accumulators on
+// the stack, which ran M = 5-8 at half speed.
 constexpr int kSmallAccumulators = kVectorBytes == 64 ? 16 : 8;
 template <int Rows>
 constexpr int small_m_width() {
@@ -22,6 +21,8 @@ constexpr int small_m_width() {
 
 // B stored as [N, K] (trans_b, a Linear weight): C[i][j] = dot(A row i, B row j). JB rows of B
 // advance together so their loads overlap; MR_ rows of A (M itself, at compile time) share them.
+// (Blocking K so that A's rows stay in L1 was slower: 4096 x 4096 at M = 8 took 4.5-4.9 ms against
+// 3.6, B's rows then being read in slices.)
 template <class T, int MR_>
 void small_m_dot_columns(const GemmParams& p, const T* __restrict a, const T* __restrict b, T* __restrict c,
                          bool preloaded, int64_t j0, int64_t j1) {
@@ -33,27 +34,38 @@ void small_m_dot_columns(const GemmParams& p, const T* __restrict a, const T* __
   int64_t j = j0;
   for (; j + JB <= j1; j += JB) {
     V acc[MR_][JB];
-#pragma GCC unroll 4
+#pragma GCC unroll 8
     for (int i = 0; i < MR_; ++i)
-#pragma GCC unroll 4
+#pragma GCC unroll 8
       for (int q = 0; q < JB; ++q) acc[i][q] = V{};
     for (int64_t k = 0; k < kv; k += L) {
       V bv[JB];
-#pragma GCC unroll 4
+#pragma GCC unroll 8
       for (int q = 0; q < JB; ++q) bv[q] = *reinterpret_cast<const VU*>(b + (j + q) * p.ldb + k);
-#pragma GCC unroll 4
+#pragma GCC unroll 8
       for (int i = 0; i < MR_; ++i) {
         const V av = *reinterpret_cast<const VU*>(a + i * p.lda + k);
-#pragma GCC unroll 4
+#pragma GCC unroll 8
         for (int q = 0; q < JB; ++q) acc[i][q] += av * bv[q];
       }
     }
-#pragma GCC unroll 4
+    // The MR_ x JB lane sums by the shuffle tree, L accumulators at a time (lane by lane, the
+    // reduction cost as much as the products at K = 256).
+    constexpr int kSums = MR_ * JB;
+    alignas(64) T sums[(kSums + L - 1) / L * L];
+#pragma GCC unroll 8
+    for (int f0 = 0; f0 < kSums; f0 += static_cast<int>(L)) {
+      V rows[L];
+#pragma GCC unroll 16
+      for (int r = 0; r < static_cast<int>(L); ++r)
+        rows[r] = f0 + r < kSums ? acc[(f0 + r) / JB][(f0 + r) % JB] : V{};
+      *reinterpret_cast<V*>(sums + f0) = sum_lanes<T>(rows);
+    }
+#pragma GCC unroll 8
     for (int i = 0; i < MR_; ++i)
-#pragma GCC unroll 4
+#pragma GCC unroll 8
       for (int q = 0; q < JB; ++q) {
-        T s = preloaded ? c[i * p.ldc + j + q] : T(0);
-        for (int64_t l = 0; l < L; ++l) s += acc[i][q][l];
+        T s = sums[i * JB + q] + (preloaded ? c[i * p.ldc + j + q] : T(0));
         for (int64_t k = kv; k < K; ++k) s += a[i * p.lda + k] * b[(j + q) * p.ldb + k];
         c[i * p.ldc + j + q] = s;
       }
@@ -80,25 +92,25 @@ void small_m_row_columns(const GemmParams& p, const T* __restrict a, const T* __
   int64_t j = j0;
   for (; j + W <= j1; j += W) {
     V acc[MR_][NV];
-#pragma GCC unroll 4
+#pragma GCC unroll 8
     for (int i = 0; i < MR_; ++i)
-#pragma GCC unroll 4
+#pragma GCC unroll 8
       for (int v = 0; v < NV; ++v)
         acc[i][v] = preloaded ? V(*reinterpret_cast<const VU*>(c + i * p.ldc + j + v * L)) : V{};
     for (int64_t k = 0; k < K; ++k) {
       V bv[NV];
-#pragma GCC unroll 4
+#pragma GCC unroll 8
       for (int v = 0; v < NV; ++v) bv[v] = *reinterpret_cast<const VU*>(b + k * p.ldb + j + v * L);
-#pragma GCC unroll 4
+#pragma GCC unroll 8
       for (int i = 0; i < MR_; ++i) {
         const T ai = a[i * as_row + k * as_k];
-#pragma GCC unroll 4
+#pragma GCC unroll 8
         for (int v = 0; v < NV; ++v) acc[i][v] += bv[v] * ai;
       }
     }
-#pragma GCC unroll 4
+#pragma GCC unroll 8
     for (int i = 0; i < MR_; ++i)
-#pragma GCC unroll 4
+#pragma GCC unroll 8
       for (int v = 0; v < NV; ++v) *reinterpret_cast<VU*>(c + i * p.ldc + j + v * L) = acc[i][v];
   }
   for (int i = 0; i < MR_ && j < j1; ++i)  // the last < W columns
@@ -107,12 +119,6 @@ void small_m_row_columns(const GemmParams& p, const T* __restrict a, const T* __
       for (int64_t k = 0; k < K; ++k) s += a[i * as_row + k * as_k] * b[k * p.ldb + jj];
       c[i * p.ldc + jj] = s;
     }
-}
-
-// Whether the small-M path takes p: few rows, and A's rows contiguous when B is [N, K] (the dot
-// products run along rows of both).
-inline bool small_m_applies(const GemmParams& p) {
-  return p.M >= 1 && p.M <= kSmallM && p.K > 0 && (!p.trans_b || !p.trans_a);
 }
 
 template <class T, int MR_>
