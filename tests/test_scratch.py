@@ -21,10 +21,14 @@ def _calls(rng):
     a = rng.standard_normal((300, 700)).astype(f32)
     m = rng.standard_normal((700, 500)).astype(f32)
     seq = rng.standard_normal((6, 8, 64)).astype(f32)
-    params = {"weight_ih_l0": (rng.standard_normal((4 * 256, 64)) * 0.1).astype(f32),
-              "weight_hh_l0": (rng.standard_normal((4 * 256, 256)) * 0.1).astype(f32),
-              "bias_ih_l0": (rng.standard_normal(4 * 256) * 0.1).astype(f32),
-              "bias_hh_l0": (rng.standard_normal(4 * 256) * 0.1).astype(f32)}
+    long_seq = rng.standard_normal((80, 1, 64)).astype(f32)
+
+    def rnn_params(gates):
+        return {"weight_ih_l0": (rng.standard_normal((gates * 256, 64)) * 0.1).astype(f32),
+                "weight_hh_l0": (rng.standard_normal((gates * 256, 256)) * 0.1).astype(f32),
+                "bias_ih_l0": (rng.standard_normal(gates * 256) * 0.1).astype(f32),
+                "bias_hh_l0": (rng.standard_normal(gates * 256) * 0.1).astype(f32)}
+    params, gru_params = rnn_params(4), rnn_params(3)
     return {
         "winograd": lambda: ops.conv2d(x, w3, b[:128], padding=1),
         "winograd stride 2": lambda: ops.conv2d(x, w3, stride=2, padding=1, activation="relu"),
@@ -32,7 +36,8 @@ def _calls(rng):
         "5x5 packed": lambda: ops.conv2d(x, w5, padding=2),
         "gemm": lambda: ops.gemm(a, m, b[:1].repeat(500)),
         "lstm": lambda: ops.lstm(seq, params)[0],
-        "lstm batch 1": lambda: ops.lstm(seq[:, :1], params)[0],
+        "lstm batch 1": lambda: ops.lstm(long_seq, params)[0],  # every step's pre-activations: 320 KB
+        "gru": lambda: ops.gru(seq, gru_params)[0],  # the input GEMM's pre-activations and W_hh's panels
     }
 
 

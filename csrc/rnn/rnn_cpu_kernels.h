@@ -33,12 +33,11 @@ inline bool rnn_cpu_fuses_input(const RnnParams& p, int64_t elem_size) {
 // step to ~0.6 FMA per cycle. The projection (proj_size) keeps its packed panels.
 inline bool rnn_cpu_multiplies_rows(const RnnParams& p) { return p.B == 1; }
 
-// One direction of a layer, host pointers (null: absent). pre holds the gate pre-activations
-// ([T, B, G*H]): the input GEMM leaves x @ W_ih^T + gate_bias there and each step adds
-// h_{t-1} @ W_hh^T in place (GRU's n gate excepted: W_hn h + b_hn is kept apart); with the input
-// fused (rnn_cpu_fuses_input) it holds one step only ([B, G*H], reused by every step, so it stays
-// in cache; the rest of the caller's workspace is not touched): the step writes the whole product
-// there and adds gate_bias itself.
+// One direction of a layer, host pointers (null: absent). pre (workspace) holds the gate
+// pre-activations ([T, B, G*H]): the input GEMM leaves x @ W_ih^T + gate_bias there and each step
+// adds h_{t-1} @ W_hh^T in place (GRU's n gate excepted: W_hn h + b_hn is kept apart); with the
+// input fused (rnn_cpu_fuses_input) it holds one step only ([B, G*H], reused by every step, so it
+// stays in cache): the step writes the whole product there and adds gate_bias itself.
 // The hidden state alternates between h (the hn output, initialised from h0 by rnn_cpu.cpp: steps
 // read it at even s) and h_alt (odd s), so a step reads h_{t-1} while it writes h_t and needs one
 // barrier only; after an odd number of steps the final state is in h_alt. c (the cn output) is
@@ -89,13 +88,14 @@ struct RnnCpuPlan {
 // Workspace element counts per direction for a micro-kernel tile MR x NR and `threads` threads
 // (each packs its own copy of the small A operands: no barrier between packing and use).
 struct RnnCpuWorkspace {
-  int64_t w_pack, hr_pack, h_alt, a_pack, h_full, f_pack, gate_bias;
+  int64_t pre, w_pack, hr_pack, h_alt, a_pack, h_full, f_pack, gate_bias;
 };
 inline RnnCpuWorkspace rnn_cpu_workspace(const RnnParams& p, bool fused, int64_t mr, int64_t nr, int64_t threads) {
   const int64_t ho = p.out_size(), rows = (p.B + mr - 1) / mr * mr, G = p.gates();
   const int64_t depth = fused ? p.I + ho : ho;
   RnnCpuWorkspace w;
   const bool by_rows = rnn_cpu_multiplies_rows(p);
+  w.pre = (fused ? 1 : p.T) * p.B * G * p.H;
   w.w_pack = by_rows ? 0 : p.T > 1 ? (p.H + nr - 1) / nr * nr * G * depth : threads * G * nr * depth;
   w.hr_pack = p.P > 0 ? (p.P + nr - 1) / nr * nr * p.H : 0;
   w.h_alt = p.B * ho;

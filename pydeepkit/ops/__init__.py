@@ -19,7 +19,7 @@ from .pool import *  # noqa: F401,F403
 from .pool import __all__ as _pool_all
 from .rnn import *  # noqa: F401,F403
 from .rnn import __all__ as _rnn_all
-from .rnn import release_workspaces  # noqa: F401 (not an op: frees what the CPU recurrent kernels keep)
+from .rnn import release_workspaces  # noqa: F401 (not an op: frees the scratch blocks the CPU kernels keep)
 from .roi import *  # noqa: F401,F403
 from .roi import __all__ as _roi_all
 from .upsample import *  # noqa: F401,F403

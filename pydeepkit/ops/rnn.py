@@ -23,7 +23,6 @@ the reverse direction starts there. The output keeps all T steps (torch's
 from __future__ import annotations
 
 import operator
-import threading
 
 import numpy as np
 
@@ -89,40 +88,15 @@ def _lengths(call, lengths, T, B):
     return call.xp.asarray(host) if call.backend == "cuda" else host
 
 
-# Workspaces of finished CPU calls, kept for the next call they fit. They hold every step's
-# pre-activations (T x B x gates x H per direction: 26 MB for an LSTM of 100 steps, batch 32,
-# hidden 512), which numpy takes from fresh pages on every call; faulting those in cost 2% of such
-# an LSTM and 5.5% of a bidirectional one. At most _KEPT_WORKSPACES buffers stay allocated
-# (release_workspaces() frees them); a call takes one out, so concurrent calls never share one.
-_KEPT_WORKSPACES = 2
-_workspaces: list = []
-_workspaces_lock = threading.Lock()
-
-
-def _take_workspace(elems, dtype):
-    with _workspaces_lock:
-        for i, ws in enumerate(_workspaces):
-            if ws.dtype == dtype and elems <= ws.size <= 2 * elems + 4096:
-                return _workspaces.pop(i)
-    return np.empty(max(elems, 1), dtype)
-
-
-def _keep_workspace(ws):
-    with _workspaces_lock:
-        _workspaces.insert(0, ws)
-        del _workspaces[_KEPT_WORKSPACES:]
-
-
 def release_workspaces():
-    """Frees the workspaces the CPU recurrent kernels keep between calls (at most two), and the
-    large scratch blocks (at most 64 MB) the CPU kernels keep for the calling thread's next call,
-    e.g. after a long sequence or a large convolution whose buffers are no longer needed.
+    """Frees the large scratch blocks (at most 64 MB) the CPU kernels keep for the calling
+    thread's next call: packed and transformed weights, the recurrent kernels' pre-activations
+    (T x B x gates x hidden per direction) and other workspaces, e.g. after a long sequence or a
+    large convolution whose buffers are no longer needed.
 
     Example:
         >>> pydeepkit.ops.release_workspaces()
     """
-    with _workspaces_lock:
-        _workspaces.clear()
     _ext.module("cpu").release_scratch()
 
 
@@ -130,17 +104,13 @@ def _launch(call, mode, T, B, I, H, P, dirs, x, lengths, out, dtype):
     """One layer (all directions); dirs: dicts of kernel views w_ih, w_hh, b_ih, b_hh, w_hr,
     w_peephole, h0, c0, hn, cn (None: absent)."""
     D = len(dirs)
-    elems = call.ext.rnn_workspace_elements(MODES[mode], T, B, H, P, D)
-    cpu = call.backend == "cpu"
-    ws = _take_workspace(elems, np.dtype(dtype)) if cpu else call.empty((elems,), dtype)[1]
+    ws = None  # the CPU kernels allocate their own (and keep it for the thread's next call)
+    if call.backend != "cpu":
+        ws = call.empty((call.ext.rnn_workspace_elements(MODES[mode], T, B, H, P, D),), dtype)[1]
     keys = ("w_ih", "w_hh", "b_ih", "b_hh", "w_hr", "w_peephole", "h0", "c0", "hn", "cn")
     ptrs = [[call.ptr(d.get(k)) for k in keys] for d in dirs]
-    try:
-        call.launch(call.ext.rnn_layer_forward, MODES[mode], T, B, I, H, P, ptrs, call.ptr(x), call.ptr(lengths),
-                    call.ptr(out), call.ptr(ws), call.dtype_code(x), call.stream)
-    finally:
-        if cpu:
-            _keep_workspace(ws)
+    call.launch(call.ext.rnn_layer_forward, MODES[mode], T, B, I, H, P, ptrs, call.ptr(x), call.ptr(lengths),
+                call.ptr(out), call.ptr(ws), call.dtype_code(x), call.stream)
 
 
 # ---------------------------------------------------------------------------------------
