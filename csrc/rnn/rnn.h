@@ -40,9 +40,9 @@ struct RnnDirection {
   std::uintptr_t h0 = 0, c0 = 0, hn = 0, cn = 0;
 };
 
-// Elements of the workspace the caller allocates (dtype of x): the input projections of every
-// step and direction, D x [T, B, G*H], then (CUDA) D x the ping-pong hidden states [2, B, Ho]
-// and the unprojected hidden state [B, H].
+// Elements of the workspace the caller allocates for the CUDA path (dtype of x; the CPU path
+// allocates its own): the input projections of every step and direction, D x [T, B, G*H], then
+// D x the ping-pong hidden states [2, B, Ho] and the unprojected hidden state [B, H].
 inline int64_t rnn_workspace_elements(const RnnParams& p) {
   return p.D * (p.T * p.B * p.gates() * p.H + 2 * p.B * p.out_size() + p.B * p.H);
 }
