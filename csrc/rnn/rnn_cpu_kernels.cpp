@@ -409,8 +409,9 @@ bool run_step(Team& team, const RnnCpuPlan& plan, Direction<T>* dirs, int64_t s)
       // step: fetched while the product streams W_hh, instead of when the product's sums and the
       // cell update reach them (the batch-1 LSTM bench row: 1.9% faster, alternating in one process).
       const T* pre = d.pre + t * GH + j0;
+      constexpr int64_t kLine = 64 / static_cast<int64_t>(sizeof(T));
       for (int64_t g = 0; g < G; ++g)
-        for (int64_t u = 0; u < n; u += 64 / static_cast<int64_t>(sizeof(T))) __builtin_prefetch(pre + g * p.H + u, 1, 3);
+        for (int64_t u = 0; u < n; u += kLine) __builtin_prefetch(pre + g * p.H + u, 1, 3);
     }
     for (int64_t r0 = 0; r0 < p.B; r0 += kMR) {
       const int64_t m = min64(kMR, p.B - r0);
