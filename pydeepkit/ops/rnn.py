@@ -26,7 +26,7 @@ import operator
 
 import numpy as np
 
-from .. import _backend, _ext
+from .. import _backend
 
 __all__ = ["rnn_tanh_cell", "rnn_relu_cell", "lstm_cell", "gru_cell", "rnn", "lstm", "gru"]
 
@@ -86,18 +86,6 @@ def _lengths(call, lengths, T, B):
                          f"max {host.max()}")
     host = np.ascontiguousarray(host, np.int64)
     return call.xp.asarray(host) if call.backend == "cuda" else host
-
-
-def release_workspaces():
-    """Frees the large scratch blocks (at most 64 MB) the CPU kernels keep for the calling
-    thread's next call: packed and transformed weights, the recurrent kernels' pre-activations
-    (T x B x gates x hidden per direction) and other workspaces, e.g. after a long sequence or a
-    large convolution whose buffers are no longer needed.
-
-    Example:
-        >>> pydeepkit.ops.release_workspaces()
-    """
-    _ext.module("cpu").release_scratch()
 
 
 def _launch(call, mode, T, B, I, H, P, dirs, x, lengths, out, dtype):
