@@ -404,18 +404,18 @@ bool run_step(Team& team, const RnnCpuPlan& plan, Direction<T>* dirs, int64_t s)
         for (int64_t g = 0; g < G; ++g) pack_gate_panel(p, d, fused, g * p.H + j0, n, w + g * depth * NR);
     }
     alignas(64) T hn_tile[kTileSize];
-    if (by_rows && !d.pre_reused) {
-      // The block's pre-activations of step t, which the input GEMM left in L3 before the first
-      // step: fetched while the product streams W_hh, instead of when the product's sums and the
-      // cell update reach them (the batch-1 LSTM bench row: 1.9% faster, alternating in one process).
-      const T* pre = d.pre + t * GH + j0;
-      constexpr int64_t kLine = 64 / static_cast<int64_t>(sizeof(T));
-      for (int64_t g = 0; g < G; ++g)
-        for (int64_t u = 0; u < n; u += kLine) __builtin_prefetch(pre + g * p.H + u, 1, 3);
-    }
     for (int64_t r0 = 0; r0 < p.B; r0 += kMR) {
       const int64_t m = min64(kMR, p.B - r0);
       T* pre = d.pre + ((d.pre_reused ? 0 : t) * p.B + r0) * GH + j0;
+      if (by_rows && !d.pre_reused) {
+        // The single row's pre-activations of step t, which the input GEMM left in L3 before the
+        // first step: fetched while the product streams W_hh, instead of when the product's sums
+        // and the cell update reach them (the batch-1 LSTM bench row: 1.9% faster, alternating in
+        // one process).
+        constexpr int64_t kLine = 64 / static_cast<int64_t>(sizeof(T));
+        for (int64_t g = 0; g < G; ++g)
+          for (int64_t u = 0; u < n; u += kLine) __builtin_prefetch(pre + g * p.H + u, 1, 3);
+      }
       for (int64_t g = 0; g < G; ++g) {
         const bool apart = gru && g == 2;  // W_hn h goes to hn_tile, not into the pre-activation
         if (by_rows) {  // the single row: this gate's weight rows times h_{t-1} (and x_t when fused)
