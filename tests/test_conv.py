@@ -435,6 +435,22 @@ def test_packed_weight_winograd_form(rng, dtype):
     np.testing.assert_array_equal(ops.conv2d(x, w, b, 1, 1, 1, 2, activation="relu", packed_weight=pw), want)
 
 
+@pytest.mark.parametrize("channels, size, stride", [
+    (64, 20, 1),    # 1 MB of transformed weights: every thread transforms its own copy
+    (384, 16, 1),   # 9.4 MB: over the 8 MB bound, the team splits one transform and shares it
+    (352, 20, 2),   # stride 2: 12.4 MB
+])
+def test_winograd_weight_copies(rng, channels, size, stride):
+    """Weights transformed in the call, by each thread for itself or by the team for all, give
+    the reference; the copies are rewritten by the next call with other weights."""
+    with cpu_setting(cpu_isas()[-1], "winograd"):
+        x, w, b = _arrays(rng, np.float32, (2, channels, size, size), (channels, channels, 3, 3), (channels,))
+        check_conv(ops.conv2d(x, w, b, stride, 1, activation="relu"), x, w, b, stride=stride, padding=1,
+                   activation="relu")
+        w2 = np.ascontiguousarray(w[::-1])
+        check_conv(ops.conv2d(x, w2, b, stride, 1), x, w2, b, stride=stride, padding=1)
+
+
 @pytest.mark.parametrize("channels, size, takes", [
     (16, 28, True),    # 7x7 = 49 tiles, 0.04 MB of transformed weights
     (16, 24, False),   # 6x6 = 36 tiles: too few

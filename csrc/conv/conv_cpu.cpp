@@ -101,6 +101,18 @@ constexpr double kWinogradWork = 0.75;
 constexpr int64_t kWinogradStride2Tiles = 300;
 constexpr int64_t kWinogradStride2FewTiles = 48;
 constexpr int64_t kWinogradStride2FewTilesBytes = int64_t{8} << 20;
+// Weights transformed in the call: each thread transforms all of them into a copy of its own while
+// one copy is at most this many bytes (above it, the team splits one transform and shares it).
+// Every thread reads every transformed weight, and when a thread reads lines that another core
+// wrote, they move between the cores' caches at every call. This VM's two vCPUs are sometimes
+// placed on cores that share no L3 (a cache line bounced between two threads then takes ~400 ns
+// per round trip, against ~50 ns otherwise), and there the shared transform ran 3-5x slower.
+// Own copies cost a second transform, but no barrier and no transfers.
+// Measured in one process, shared against own copies alternating (ms, medians): 3x3 stride 2
+// 128->128 28x28 b8 2.12 -> 2.06 with the cores sharing an L3, 2.92 -> 2.40 without; 3x3 64->64
+// 56x56 b1 0.76 -> 0.74 and 1.09 -> 0.98; 3x3 256->256 14x14 b1 1.12 -> 1.02 and 2.45 -> 1.13;
+// 64->64 56x56 b8 unchanged (5.4-5.5 and 7.3-7.5).
+constexpr int64_t kOwnWeightCopyBytes = int64_t{8} << 20;
 // Bytes of one Winograd work item's V and M (the transformed input and the products), which
 // should stay in L2 between the transforms and the GEMMs.
 constexpr int64_t kWinogradBlockBudget = 512 * 1024;
@@ -294,8 +306,12 @@ void forward_winograd(ConvCpuPlan plan, std::uintptr_t x, std::uintptr_t w, cons
   const int64_t es = dtype == DType::float32 ? 4 : 8, threads = plan.threads;
   const int64_t elems = p.groups * plan.weights_group_elems;
   AlignedBuffer weights;
+  const bool prepacked = packed && prepacked_matches(packed->winograd_data, packed->winograd_elems,
+                                                     packed->winograd_layout, elems, winograd_layout(plan));
+  const int64_t copies = !prepacked && threads > 1 && elems * es <= kOwnWeightCopyBytes ? threads : 1;
+  if (copies > 1) plan.weights_copy_elems = round_to_lines(elems, es);
   use_prepacked_or_allocate(packed ? packed->winograd_data : 0, packed ? packed->winograd_elems : 0,
-                            packed ? packed->winograd_layout : 0, elems,
+                            packed ? packed->winograd_layout : 0, copies > 1 ? copies * plan.weights_copy_elems : elems,
                             winograd_layout(plan), es, op, &weights, &plan);
   AlignedBuffer workspace = aligned_buffer(threads * plan.per_thread_elems, es);
   PDK_CHECK(workspace, op, ": out of memory for the workspace (", threads * plan.per_thread_elems * es, " bytes)");

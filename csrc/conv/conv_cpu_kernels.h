@@ -61,6 +61,9 @@ struct ConvCpuPlan {
   void* weights_packed = nullptr;
   int64_t weights_group_elems = 0;
   bool weights_ready = false;  // weights_packed already holds them (conv_forward_prepacked)
+  // Winograd, weights transformed in the call: > 0 when each thread transforms all of them into a
+  // copy of its own, thread t's at weights_packed + t * weights_copy_elems (see conv_cpu.cpp).
+  int64_t weights_copy_elems = 0;
 
   // Direct forward path (no B packing): each thread copies its job's input channels, padded and
   // split into stride phases, into `buffer_elems` of its workspace (after the A/B packs and cols);

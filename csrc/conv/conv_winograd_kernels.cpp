@@ -362,14 +362,14 @@ __attribute__((always_inline)) inline void stride2_phase_taps(const V (&kernel)[
 }
 
 // Every group's transformed weight matrices (cout_g x K_xi, one per weight phase and position)
-// into plan.weights_packed, each in the PackedA layout (K blocks of plan.gemm.kc, MR-row panels,
+// into `packed` (plan.weights_packed, or a thread's own copy: plan.weights_copy_elems), each in the PackedA layout (K blocks of plan.gemm.kc, MR-row panels,
 // rows past cout_g zero): matrix (phase, xi) of group g at g * weights_group_elems + (phase *
 // Tile::units + units_before(xi)) * weights_xi_elems. K_xi is input_phases_at(xi) blocks of the K1
 // rows (ci, kd) of one input phase. A task is one MR-row panel of one phase of a group: its matrices' panels
 // are then each written front to back (writing row by row instead, 14 elements apart in 16
 // streams, made a 512x512 transform take longer than the convolution).
 template <class T, class Tile>
-__attribute__((flatten)) void transform_weights(const ConvCpuPlan& plan, const T* w, bool team) {
+__attribute__((flatten)) void transform_weights(const ConvCpuPlan& plan, const T* w, T* packed, bool team) {
   using V = typename Vec<T>::type;
   using VU = typename Vec<T>::utype;
   constexpr int P = Tile::positions, F = Tile::input_phases;
@@ -378,7 +378,6 @@ __attribute__((flatten)) void transform_weights(const ConvCpuPlan& plan, const T
   const ConvParams& p = plan.p;
   const int64_t K1 = plan.gemm.p.K / F, cout = p.out_channels / p.groups, phases = plan.weight_phases;
   const int64_t rows = padded_rows(cout), panels = rows / kMR, tasks = p.groups * phases * panels, kc = plan.gemm.kc;
-  T* const packed = static_cast<T*>(plan.weights_packed);
   auto panel = [&](int64_t task) {
     const int64_t g = task / (phases * panels), phase = task / panels % phases, r0 = task % panels * kMR;
     T* const group = packed + g * plan.weights_group_elems + phase * Tile::units * plan.weights_xi_elems;
@@ -785,7 +784,8 @@ __attribute__((flatten)) void transform_output(const ConvCpuPlan& plan, const T*
 // of output depth od reads input depth od - pad + kd * dilation, whose rows are zero outside the
 // input. Position xi's V panel q holds K_xi = input_phases_at(xi) * K1 rows, (slot, ci, kd).
 template <class T, class Tile>
-void winograd_item(const ConvCpuPlan& plan, const ConvArrays<T>& a, int64_t item, int64_t blocks, T* v, T* m) {
+void winograd_item(const ConvCpuPlan& plan, const ConvArrays<T>& a, const T* transformed, int64_t item,
+                   int64_t blocks, T* v, T* m) {
   constexpr int NR = kNR<T>, P = Tile::positions, F = Tile::input_phases;
   const ConvParams& p = plan.p;
   const int64_t cin = p.in_channels / p.groups, cout = p.out_channels / p.groups, kd = p.transposed ? 1 : p.kernel[0];
@@ -833,8 +833,7 @@ void winograd_item(const ConvCpuPlan& plan, const ConvArrays<T>& a, int64_t item
         if (filled < NR) zero_lanes(filled, NR - filled);
       }
   }
-  const T* const weights =
-      static_cast<const T*>(plan.weights_packed) + g * plan.weights_group_elems + phase * Tile::units * plan.weights_xi_elems;
+  const T* const weights = transformed + g * plan.weights_group_elems + phase * Tile::units * plan.weights_xi_elems;
   const int64_t kc = plan.gemm.kc, rows = padded_rows(cout);
   for (int xi = 0; xi < P; ++xi) {
     const PackedA<T> u{weights + Tile::units_before(xi) * plan.weights_xi_elems, rows};
@@ -860,7 +859,9 @@ void winograd_item(const ConvCpuPlan& plan, const ConvArrays<T>& a, int64_t item
 template <class T, class Tile>
 void winograd_thread(const ConvCpuPlan& plan, const ConvArrays<T>& a, int64_t tid, int64_t nt) {
   const ConvParams& p = plan.p;
-  if (!plan.weights_ready) transform_weights<T, Tile>(plan, a.w, nt > 1);
+  // The thread's own copy of the transformed weights, or the one the team shares (conv_cpu.cpp).
+  T* const transformed = static_cast<T*>(plan.weights_packed) + tid * plan.weights_copy_elems;
+  if (!plan.weights_ready) transform_weights<T, Tile>(plan, a.w, transformed, nt > 1 && plan.weights_copy_elems == 0);
   const int64_t per_phase = plan.tiles / plan.weight_phases, block_tiles = plan.tile_panels * kNR<T>;
   const int64_t blocks = (per_phase + block_tiles - 1) / block_tiles;
   const int64_t items = p.groups * plan.weight_phases * blocks;
@@ -868,9 +869,9 @@ void winograd_thread(const ConvCpuPlan& plan, const ConvArrays<T>& a, int64_t ti
   T* const m = v + Tile::units * plan.v_xi_stride;
   if (nt > 1) {
 #pragma omp for schedule(dynamic, 1)
-    for (int64_t item = 0; item < items; ++item) winograd_item<T, Tile>(plan, a, item, blocks, v, m);
+    for (int64_t item = 0; item < items; ++item) winograd_item<T, Tile>(plan, a, transformed, item, blocks, v, m);
   } else {
-    for (int64_t item = 0; item < items; ++item) winograd_item<T, Tile>(plan, a, item, blocks, v, m);
+    for (int64_t item = 0; item < items; ++item) winograd_item<T, Tile>(plan, a, transformed, item, blocks, v, m);
   }
 }
 
@@ -909,12 +910,15 @@ int run_winograd(const ConvCpuPlan& plan, std::uintptr_t x, std::uintptr_t w, st
 template <class T>
 int transform_forward_weights(const ConvCpuPlan& plan, std::uintptr_t w) {
   const T* const weights = reinterpret_cast<const T*>(w);
+  T* const packed = static_cast<T*>(plan.weights_packed);
   switch (plan.tile) {
-    case WinogradTile::f2x2_3x3: transform_weights<T, TilesF2x2_3x3>(plan, weights, false); return kConvOk;
-    case WinogradTile::f2x2_3x3_s2: transform_weights<T, TilesF2x2_3x3_s2>(plan, weights, false); return kConvOk;
-    case WinogradTile::f1x2_1x3: transform_weights<T, TilesF1x2_1x3>(plan, weights, false); return kConvOk;
-    case WinogradTile::f1x2_1x5: transform_weights<T, TilesF1x2_1x5>(plan, weights, false); return kConvOk;
-    case WinogradTile::f1x2_1x7: transform_weights<T, TilesF1x2_1x7>(plan, weights, false); return kConvOk;
+    case WinogradTile::f2x2_3x3: transform_weights<T, TilesF2x2_3x3>(plan, weights, packed, false); return kConvOk;
+    case WinogradTile::f2x2_3x3_s2:
+      transform_weights<T, TilesF2x2_3x3_s2>(plan, weights, packed, false);
+      return kConvOk;
+    case WinogradTile::f1x2_1x3: transform_weights<T, TilesF1x2_1x3>(plan, weights, packed, false); return kConvOk;
+    case WinogradTile::f1x2_1x5: transform_weights<T, TilesF1x2_1x5>(plan, weights, packed, false); return kConvOk;
+    case WinogradTile::f1x2_1x7: transform_weights<T, TilesF1x2_1x7>(plan, weights, packed, false); return kConvOk;
     case WinogradTile::f2x2_2x2_phases: break;
   }
   return kConvBadTile;
