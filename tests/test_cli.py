@@ -112,6 +112,9 @@ def test_bench_quick_json(tmp_path):
     assert tuple(row["shape"]) == entry.shape("quick")
     if row["ours"] is not None or row["torch"]:
         assert row["bytes"] > 0
+    # the placement of our two threads around the rounds (one OpenMP thread: not measurable)
+    assert len(row["core_trip_ns"]) == (2 if result["machine"]["omp_threads"] >= 2 else 0)
+    assert all(1 < ns < 1e6 for ns in row["core_trip_ns"])
     if row["ours"] is not None:  # our kernel ran: timed, and agrees with torch where torch ran
         assert row["ours"]["samples"] == 2 and row["ours"]["median_ms"] > 0
         assert row["check"] in ("ok", "-")

@@ -63,6 +63,8 @@ PYBIND11_MODULE(PDK_MODULE_NAME, m) {
 #if PDK_BACKEND_CPU
   m.def("set_simd", &pdk::set_isa, py::arg("name"),
         "Select the CPU kernels' instruction set ('base', 'avx2', 'avx512').");
+  m.def("cache_line_round_trip_ns", &pdk::cache_line_round_trip_ns, py::arg("rounds") = 20000,
+        "Nanoseconds per round trip of a cache line between two OpenMP threads (-1: fewer threads).");
   m.def("release_scratch", [] { pdk::scratch_cache().release(); },
         "Free the large scratch blocks the CPU kernels keep for the calling thread's next call.");
   m.def("scratch_kept_bytes", [] { return pdk::scratch_cache().kept_bytes(); },

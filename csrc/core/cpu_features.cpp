@@ -1,9 +1,12 @@
 // CPU feature detection and the active-ISA switch used by PDK_ISA_DISPATCH.
 #include "core/cpu_features.h"
 
+#include <algorithm>
 #include <atomic>
+#include <chrono>
 #include <cstdlib>
 #include <sstream>
+#include <thread>
 
 #include "core/pdk.h"
 #ifdef _OPENMP
@@ -115,6 +118,40 @@ int omp_max_threads() {
 #else
   return 1;
 #endif
+}
+
+double cache_line_round_trip_ns(int64_t rounds) {
+  double ns[5] = {-1, -1, -1, -1, -1};
+#ifdef _OPENMP
+  struct alignas(64) Line {
+    std::atomic<int64_t> count{0};
+  } line;
+  constexpr int64_t kWarmup = 1000;
+#pragma omp parallel num_threads(2)
+  {
+    // Thread 0 moves the count from even to odd, thread 1 from odd to even: a round trip per
+    // pair. Both take the same number of turns, so neither waits for a partner that has left.
+    if (omp_get_num_threads() == 2) {
+      const int64_t tid = omp_get_thread_num();
+      int64_t expect = tid;
+      for (int run = -1; run < 5; ++run) {
+        const int64_t turns = run < 0 ? kWarmup : rounds;
+        const auto start = std::chrono::steady_clock::now();
+        for (int64_t i = 0; i < turns; ++i, expect += 2) {
+          // Yields while the partner is not running (more threads than cores), or this takes minutes.
+          for (int spins = 0; line.count.load(std::memory_order_acquire) != expect;)
+            if (++spins > 4096) std::this_thread::yield();
+          line.count.store(expect + 1, std::memory_order_release);
+        }
+        if (tid == 0 && run >= 0)
+          ns[run] = std::chrono::duration<double, std::nano>(std::chrono::steady_clock::now() - start).count() /
+                    static_cast<double>(rounds);
+      }
+    }
+  }
+#endif
+  std::sort(ns, ns + 5);
+  return ns[2];
 }
 
 }  // namespace pdk

@@ -1,5 +1,6 @@
 // Run-time choice of the CPU instruction set (AVX-512, AVX2+FMA, portable) for the ISA-compiled kernels.
 #pragma once
+#include <cstdint>
 #include <string>
 #include <vector>
 
@@ -16,6 +17,11 @@ Isa active_isa();
 // Throws pdk::Error for an unknown name or one this CPU or build cannot run.
 void set_isa(const std::string& name);
 int omp_max_threads();
+// Nanoseconds for one round trip of a cache line bounced between two OpenMP threads (median of
+// 5 runs of `rounds`), or -1 without two threads. It tells where the OS put them: ~50 ns on cores
+// that share an L3, several times that across L3s, where every line one thread writes and the
+// other reads costs as much (the bench prints it: README, "Machine phases").
+double cache_line_round_trip_ns(int64_t rounds);
 
 }  // namespace pdk
 

@@ -37,6 +37,7 @@ class Row:
     check: str = "-"                                  # "ok", "MISMATCH", "-" (nothing to compare)
     max_abs_err: float | None = None
     best_gemm_rate: float | None = None               # GFLOP/s: the machine's best measured GEMM
+    core_trip_ns: tuple = ()                          # (before, after) the timed rounds: see _core_trip_ns
 
     @property
     def gemm_fraction(self) -> float | None:
@@ -81,6 +82,7 @@ class Row:
             "metric": self.entry.metric, "bytes": self.bytes_moved, "flops": self.flops,
             "ours_rate": self.rate(self.ours), "torch_rate": self.rate(best),
             "check": self.check, "max_abs_err": self.max_abs_err, "errors": self.errors,
+            "core_trip_ns": list(self.core_trip_ns),
         }
 
 
@@ -104,6 +106,18 @@ def _compare(ours, theirs, entry: Entry) -> tuple:
             err = max(err, float(np.nanmax(diff)) if not np.all(np.isnan(diff)) else 0.0)
         agree &= bool(np.allclose(x64, y64, rtol=entry.rtol, atol=entry.atol, equal_nan=True))
     return agree, err
+
+
+def _core_trip_ns() -> float | None:
+    """Nanoseconds per round trip of a cache line between two of our OpenMP threads (None: fewer
+    than two, or no CPU extension). Where the OS put the threads: under ~150 ns their cores share
+    an L3; on this kind of VM they are at times on cores that do not (~350-400 ns), and then every
+    multi-threaded kernel that shares data between its threads, ours and torch's, runs slower."""
+    try:
+        value = _ext.module("cpu").cache_line_round_trip_ns()
+    except Exception:  # no CPU extension: nothing to report
+        return None
+    return value if value > 0 else None
 
 
 def _torch_input(device: _devices.Device, array, memory_format: str):
@@ -149,12 +163,15 @@ def run_entry(entry: Entry, device: _devices.Device, *, size: str = "full", repe
         row.max_abs_err = max(err for _, err in results)
 
     no_grad = device.torch.no_grad() if device.torch is not None else contextlib.nullcontext()
+    trip_before = _core_trip_ns() if device.backend == "cpu" else None
     try:
         with no_grad:
             stats = interleaved(contenders, repeat, pause=pause, sync=device.sync, budget=budget)
     except Exception as exc:
         row.errors["row"] = _error(exc)
         return row
+    if trip_before is not None:
+        row.core_trip_ns = (trip_before, _core_trip_ns())
     row.ours = stats.pop(OURS, None)
     row.torch = stats
     return row
@@ -256,6 +273,9 @@ def format_header(machine: dict, settings: dict) -> str:
         lines.append(settings["note"])
     lines.append("ratio = ours / torch NCHW (< 1: ours faster), vs CL = ours / torch channels_last; "
                  "spread = IQR / median, ours/torch best")
+    lines.append("core trip = ns per cache-line round trip between our two threads before/after the row: under "
+                 "~150 their cores share an L3; ~350-400 they do not, and multi-threaded rows run slower "
+                 "(README, 'Machine phases')")
     if machine.get("best_gemm_gflops"):
         lines.append(f"of GEMM = our GFLOP/s / the best float32 GEMM measured now "
                      f"({machine['best_gemm_gflops']:.0f} GFLOP/s: {machine['best_gemm_source']})")
@@ -290,9 +310,9 @@ def _timed(fn) -> float:
 # the table
 # ---------------------------------------------------------------------------------------
 HEADERS = ("op", "shape", "ours ms", "torch NCHW ms", "torch CL ms", "ratio", "vs CL", "ours rate",
-           "torch rate", "of GEMM", "spread", "check")
+           "torch rate", "of GEMM", "spread", "core trip", "check")
 _RIGHT = ("ours ms", "torch NCHW ms", "torch CL ms", "ratio", "vs CL", "ours rate", "torch rate", "of GEMM",
-          "spread")
+          "spread", "core trip")
 
 
 def _cells(row: Row) -> list:
@@ -321,7 +341,7 @@ def _cells(row: Row) -> list:
     return [row.entry.name, fmt_shape(row.shape), timing(OURS), timing("NCHW"), timing("CL"),
             ratio(row.ratio_to("NCHW") if "NCHW" in row.torch else row.ratio), ratio(row.ratio_to("CL")),
             rate(row.ours), rate(best), f"{100 * fraction:.0f}%" if fraction is not None else "-",
-            "/".join(spreads), check]
+            "/".join(spreads), "/".join(f"{v:.0f}" if v else "-" for v in row.core_trip_ns) or "-", check]
 
 
 def format_rows(rows) -> str:
