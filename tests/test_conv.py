@@ -17,7 +17,7 @@ import pytest
 import pydeepkit.ops as ops
 from pydeepkit.reference import conv as R
 
-from conftest import assert_sum_close, cpu_isas, to_numpy
+from conftest import assert_sum_close, cpu_isas, run_python, to_numpy
 
 ACTIVATIONS = [None, "relu", "leaky_relu", "sigmoid", "tanh", "gelu", "relu6"]
 
@@ -449,6 +449,30 @@ def test_winograd_weight_copies(rng, channels, size, stride):
                    activation="relu")
         w2 = np.ascontiguousarray(w[::-1])
         check_conv(ops.conv2d(x, w2, b, stride, 1), x, w2, b, stride=stride, padding=1)
+
+
+@pytest.mark.parametrize("threads", [3, 5])
+def test_winograd_items_with_more_threads_than_cores(threads):
+    """Every Winograd work item runs once when the threads' home ranges are uneven and the
+    threads outnumber the cores (so some are descheduled and others steal their items)."""
+    code = """
+import numpy as np
+import pydeepkit.ops as ops
+from pydeepkit.reference import conv as R
+from pydeepkit import _ext
+assert _ext.module("cpu").info()["omp_threads"] == %d
+_ext.module("cpu").set_conv_path("winograd")
+rng = np.random.default_rng(0)
+for stride, shape in ((1, (3, 32, 18, 22)), (2, (3, 32, 34, 30))):
+    x = rng.standard_normal(shape)
+    w = rng.standard_normal((24, 32, 3, 3))
+    for _ in range(3):
+        got = ops.conv2d(x, w, None, stride, 1)
+        np.testing.assert_allclose(got, R.conv(x, w, None, stride, 1), rtol=1e-9, atol=1e-9)
+print("ok")
+""" % threads
+    proc = run_python(code=code, env={"OMP_NUM_THREADS": str(threads)})
+    assert proc.returncode == 0 and proc.stdout.strip() == "ok", proc.stderr
 
 
 @pytest.mark.parametrize("channels, size, takes", [

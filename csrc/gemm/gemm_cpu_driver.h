@@ -32,6 +32,7 @@ namespace {
 
 #include "core/isa_vector.h"
 #include "core/isa_rows.h"
+#include "core/isa_work_ranges.h"
 
 // The register tile per dtype: MR rows of A broadcast against NV vectors of B; MR * NV
 // accumulators + NV B vectors + 1 broadcast fit the register file (AVX-512: 32 zmm -> 14 x 2 = 28

@@ -212,55 +212,20 @@ void skip_step(const RnnParams& p, const Direction<T>& d, const T* h_prev, T* h_
   for (int64_t j = 0; j < n; ++j) o[j] = T(0);
 }
 
-// Work sharing of one phase (a step, or a step's projection) without a barrier the OS can stall.
-// These 2-core machines are shared: a thread that is descheduled for a time slice would hold a
-// barrier (and its static share of the step) for milliseconds, 100 times per sequence. Instead
-// every thread has a home range of items (contiguous, the same at every step, so it packs and
-// keeps the weight panels of its hidden blocks), claims its own items from one end, walking
-// forwards at even steps and backwards at odd ones (the panels it used last, still in its L2,
-// come first), and then steals single items from the other end of the other threads' ranges. A
-// phase ends when the shared count of completed items reaches its total: a thread waits only for
-// items in progress, never for a thread that has not started.
-//
-// A range is one 64-bit word: phase (24 bits, modulo) | front (20) | back (20). The first claim
-// of a new phase resets the word to the home range; a word already in the next phase means this
-// phase is over (every thread visits every range before it waits, so words lag by at most one).
-struct alignas(64) ItemRange {
-  uint64_t word;
-};
+// Work sharing of one phase (a step, or a step's projection) without a barrier the OS can stall:
+// the home ranges of core/isa_work_ranges.h. These 2-core machines are shared: a thread that is
+// descheduled for a time slice would hold a barrier (and its static share of the step) for
+// milliseconds, 100 times per sequence. A thread keeps its hidden blocks (it packs and keeps their
+// weight panels) and walks them forwards at even steps and backwards at odd ones (the panels it
+// used last, still in its L2, come first). A phase ends when the shared count of completed items
+// reaches its total: a thread waits only for items in progress, never for one that has not started.
+static_assert(kRnnMaxThreads <= kMaxRangeThreads && kRnnMaxItems <= kMaxRangeItems, "ItemRanges too small");
 // Items one thread has completed over all phases, on a line of its own: only its thread writes
 // it, so completing an item costs no cache-line transfer (a single shared count moved between the
 // cores at every item: 16 items per step of a batch-1 LSTM); waiters add up every thread's.
 struct alignas(64) DoneCount {
   uint64_t n;
 };
-constexpr int kPhaseBits = 24, kEndBits = 20;
-constexpr uint64_t kPhaseMask = (uint64_t{1} << kPhaseBits) - 1, kEndMask = (uint64_t{1} << kEndBits) - 1;
-
-inline uint64_t range_word(uint64_t phase, int64_t front, int64_t back) {
-  return (phase & kPhaseMask) << (2 * kEndBits) | static_cast<uint64_t>(front) << kEndBits |
-         static_cast<uint64_t>(back);
-}
-
-// One item of range `word` in `phase` (home range [begin, end)), from the front or the back; -1
-// when none is left.
-inline int64_t claim_item(uint64_t* word, uint64_t phase, int64_t begin, int64_t end, bool from_front) {
-  uint64_t w = __atomic_load_n(word, __ATOMIC_ACQUIRE);
-  for (;;) {
-    const uint64_t at = w >> (2 * kEndBits);
-    if (at != (phase & kPhaseMask)) {
-      if (at != ((phase - 1) & kPhaseMask)) return -1;  // already in the next phase
-      const uint64_t fresh = range_word(phase, begin, end);
-      if (__atomic_compare_exchange_n(word, &w, fresh, false, __ATOMIC_ACQ_REL, __ATOMIC_ACQUIRE)) w = fresh;
-      continue;
-    }
-    const int64_t front = static_cast<int64_t>(w >> kEndBits & kEndMask), back = static_cast<int64_t>(w & kEndMask);
-    if (front >= back) return -1;
-    const uint64_t next = from_front ? range_word(phase, front + 1, back) : range_word(phase, front, back - 1);
-    if (__atomic_compare_exchange_n(word, &w, next, false, __ATOMIC_ACQ_REL, __ATOMIC_ACQUIRE))
-      return from_front ? front : back - 1;
-  }
-}
 
 // The calling thread's place in the team and the shared schedule (size 1: no team).
 struct Team {
@@ -323,16 +288,10 @@ bool run_phase(Team& team, int64_t n, int64_t s, const F& f) {
   const int64_t soloist = __atomic_load_n(team.soloist, __ATOMIC_ACQUIRE);
   if (soloist != 0 && soloist != team.tid + 1) return false;
   const double start = seconds();
-  for (int64_t k = 0; k < team.size; ++k) {  // own range first (k = 0), then the others'
-    const int64_t owner = (team.tid + k) % team.size;
-    int64_t begin, end;
-    split(n, team.size, owner, &begin, &end);
-    const bool from_front = k == 0 ? forward : !forward;
-    for (int64_t i; (i = claim_item(&team.ranges[owner].word, phase, begin, end, from_front)) >= 0;) {
-      f(i);
-      __atomic_store_n(&team.done[team.tid].n, ++team.completed, __ATOMIC_RELEASE);
-    }
-  }
+  claim_items(team.ranges, phase, n, team.tid, team.size, forward, [&](int64_t i) {
+    f(i);
+    __atomic_store_n(&team.done[team.tid].n, ++team.completed, __ATOMIC_RELEASE);
+  });
   const double claimed = seconds();
   wait_for(team);
   team.worked += claimed - start;
@@ -513,9 +472,7 @@ int run(const RnnCpuPlan& plan) {
     dirs[d] = direction_of<T>(plan.dirs[d], d == 1, plan.fused);
 #ifdef _OPENMP
   if (plan.threads > 1) {
-    // Before the first phase every range is in phase -1 (and empty).
-    ItemRange ranges[kRnnMaxThreads];
-    for (ItemRange& r : ranges) r.word = range_word(~uint64_t{0}, 0, 0);
+    ItemRanges ranges;
     DoneCount done[kRnnMaxThreads] = {};
     struct alignas(64) {
       int64_t soloist = 0, finished = 0;
@@ -530,7 +487,7 @@ int run(const RnnCpuPlan& plan) {
       // directions' items.
       const int64_t n = omp_get_num_threads(), tid = omp_get_thread_num();
       const int64_t teams = plan.p.D == 2 && n % 2 == 0 ? 2 : 1, size = n / teams, team = tid / size;
-      Team mine{tid % size, size, ranges + team * size, done + team * size, &flags[team].soloist,
+      Team mine{tid % size, size, ranges.at + team * size, done + team * size, &flags[team].soloist,
                 &flags[team].finished, plan.team};
       mine.first_direction = teams == 2 ? team : 0;
       mine.directions = plan.p.D / teams;
