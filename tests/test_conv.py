@@ -452,23 +452,25 @@ def test_winograd_weight_copies(rng, channels, size, stride):
 
 
 @pytest.mark.parametrize("threads", [3, 5])
-def test_winograd_items_with_more_threads_than_cores(threads):
-    """Every Winograd work item runs once when the threads' home ranges are uneven and the
-    threads outnumber the cores (so some are descheduled and others steal their items)."""
+def test_work_items_with_more_threads_than_cores(threads):
+    """Every work item (Winograd's tile blocks, the GEMM paths' whole images) runs once when the
+    threads' home ranges are uneven and the threads outnumber the cores (so some are descheduled
+    and others steal their items)."""
     code = """
 import numpy as np
 import pydeepkit.ops as ops
 from pydeepkit.reference import conv as R
 from pydeepkit import _ext
 assert _ext.module("cpu").info()["omp_threads"] == %d
-_ext.module("cpu").set_conv_path("winograd")
 rng = np.random.default_rng(0)
-for stride, shape in ((1, (3, 32, 18, 22)), (2, (3, 32, 34, 30))):
-    x = rng.standard_normal(shape)
-    w = rng.standard_normal((24, 32, 3, 3))
-    for _ in range(3):
-        got = ops.conv2d(x, w, None, stride, 1)
-        np.testing.assert_allclose(got, R.conv(x, w, None, stride, 1), rtol=1e-9, atol=1e-9)
+for path in ("winograd", "direct", "packed"):
+    _ext.module("cpu").set_conv_path(path)
+    for stride, shape in ((1, (20, 32, 18, 22)), (2, (20, 32, 34, 38))):
+        x = rng.standard_normal(shape)
+        w = rng.standard_normal((24, 32, 3, 3))
+        for _ in range(3):
+            got = ops.conv2d(x, w, None, stride, 1)
+            np.testing.assert_allclose(got, R.conv(x, w, None, stride, 1), rtol=1e-9, atol=1e-9)
 print("ok")
 """ % threads
     proc = run_python(code=code, env={"OMP_NUM_THREADS": str(threads)})

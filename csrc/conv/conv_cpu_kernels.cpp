@@ -523,7 +523,8 @@ void pack_weights(const ConvCpuPlan& plan, const T* w, bool team) {
 // Everything one thread does: whole jobs (image_per_thread, or a single thread) or its share of
 // every job (team).
 template <class T>
-void conv_thread(const ConvCpuPlan& plan, const ConvArrays<T>& a, const Geometry& geo, int64_t tid, int64_t nt) {
+void conv_thread(const ConvCpuPlan& plan, const ConvArrays<T>& a, const Geometry& geo, ItemRanges* ranges,
+                 int64_t tid, int64_t nt) {
   const ConvParams& p = plan.p;
   const int64_t jobs = plan.fold_batch ? p.groups : p.batch * p.groups;
   const GemmCpuPlan& base = plan.gemm;
@@ -557,6 +558,12 @@ void conv_thread(const ConvCpuPlan& plan, const ConvArrays<T>& a, const Geometry
   };
   if (team) {
     for (int64_t jb = 0; jb < jobs; ++jb) job(jb);
+  } else if (nt > 1 && nt <= kMaxRangeThreads && jobs < kMaxRangeItems) {
+    // Whole jobs stay on their thread from call to call (core/isa_work_ranges.h), and with them
+    // the output lines they write. Against OpenMP's dynamic schedule, alternating in one process
+    // (ms, medians of 8 rounds), cores not sharing an L3: 1x1 256->64 56x56 b8 5.2 -> 4.7, 7x7 s2
+    // 3->64 224x224 b8 11.9 -> 10.9; sharing one: unchanged (4.6 and 10.8).
+    claim_items(ranges->at, 0, jobs, tid, nt, true, job);
   } else if (nt > 1) {
 #pragma omp for schedule(dynamic, 1)
     for (int64_t jb = 0; jb < jobs; ++jb) job(jb);
@@ -580,12 +587,13 @@ int run(const ConvCpuPlan& plan, std::uintptr_t x, std::uintptr_t w, std::uintpt
   }
 #ifdef _OPENMP
   if (plan.threads > 1) {
+    ItemRanges ranges;
 #pragma omp parallel num_threads(plan.threads)
-    conv_thread(plan, a, geo, omp_get_thread_num(), omp_get_num_threads());
+    conv_thread(plan, a, geo, &ranges, omp_get_thread_num(), omp_get_num_threads());
     return kConvOk;
   }
 #endif
-  conv_thread(plan, a, geo, 0, 1);
+  conv_thread(plan, a, geo, nullptr, 0, 1);
   return kConvOk;
 }
 
