@@ -106,7 +106,7 @@ void attention_forward(const AttentionParams& p, std::uintptr_t q, std::uintptr_
 
 int64_t attention_workspace_bytes(const AttentionParams& p, DType dtype) {
   check_attention_params(p, "scaled_dot_product_attention");
-  const int64_t size = dtype == DType::float64 ? 8 : 4;
+  const int64_t size = dtype_bytes(dtype);
   const int64_t blocks = (p.L + kAttentionBlockM - 1) / kAttentionBlockM;
   return thread_count(p, attention_batch_count(p) * blocks) * round_to_lines(attention_cpu_tile_elements(p.E, p.Ev), size) * size;
 }

@@ -203,7 +203,7 @@ GemmCpuPlan forward_gemm_plan(const ConvParams& p, int64_t n, DType dtype, int64
 // packing depends on besides the shapes (a prepacked buffer is used only while both still match,
 // e.g. not after set_simd switched to an ISA with another tile).
 int64_t packed_weights_elems(const ConvParams& p, const GemmCpuPlan& gemm, DType dtype) {
-  const int64_t es = dtype == DType::float32 ? 4 : 8;
+  const int64_t es = dtype_bytes(dtype);
   const int64_t rows = (conv_group_out(p) + gemm.mr - 1) / gemm.mr * gemm.mr;
   return p.groups * round_to_lines(rows * conv_group_in(p) * conv_kernel_volume(p), es);
 }
@@ -220,7 +220,7 @@ ConvCpuPlan winograd_plan(const ConvParams& p, DType dtype, int64_t threads) {
   plan.tile = winograd_tile(p);
   const WinogradShape shape = winograd_shape(plan.tile);
   // K: the deepest GEMM's depth, input channels x depth taps x input phases
-  const int64_t es = dtype == DType::float32 ? 4 : 8, cout = conv_group_out(p), positions = shape.positions;
+  const int64_t es = dtype_bytes(dtype), cout = conv_group_out(p), positions = shape.positions;
   const int64_t K = conv_group_in(p) * (p.transposed ? 1 : p.kernel[0]) * shape.input_phases;
   GemmParams g;
   g.M = cout;
@@ -272,7 +272,7 @@ bool winograd_pays(const ConvCpuPlan& plan, DType dtype) {
   const WinogradShape shape = winograd_shape(plan.tile);
   const double work = static_cast<double>(shape.products) * ((tiles + nr - 1) / nr * nr) /
                       (static_cast<double>(shape.taps) * p.batch * conv_out_plane(p));
-  const int64_t weight_bytes = p.groups * plan.weights_group_elems * (dtype == DType::float32 ? 4 : 8);
+  const int64_t weight_bytes = p.groups * plan.weights_group_elems * dtype_bytes(dtype);
   const bool enough = plan.tile == WinogradTile::f2x2_3x3_s2
                           ? tiles >= kWinogradStride2Tiles ||
                                 (tiles >= kWinogradStride2FewTiles && weight_bytes <= kWinogradStride2FewTilesBytes)
@@ -303,7 +303,7 @@ void forward_winograd(ConvCpuPlan plan, std::uintptr_t x, std::uintptr_t w, cons
                       std::uintptr_t bias, std::uintptr_t residual, std::uintptr_t out, DType dtype) {
   const ConvParams& p = plan.p;
   const char* op = p.transposed ? "conv_transpose" : "conv";
-  const int64_t es = dtype == DType::float32 ? 4 : 8, threads = plan.threads;
+  const int64_t es = dtype_bytes(dtype), threads = plan.threads;
   const int64_t elems = p.groups * plan.weights_group_elems;
   AlignedBuffer weights;
   const bool prepacked = packed && prepacked_matches(packed->winograd_data, packed->winograd_elems,
@@ -435,7 +435,7 @@ void transpose_with_epilogue(const ConvParams& p, const T* product, const T* res
 
 void forward_transposed_pointwise(const ConvParams& p, std::uintptr_t x, std::uintptr_t w, std::uintptr_t bias,
                                   std::uintptr_t residual, std::uintptr_t out, DType dtype) {
-  const int64_t plane = conv_out_plane(p), es = dtype == DType::float32 ? 4 : 8;
+  const int64_t plane = conv_out_plane(p), es = dtype_bytes(dtype);
   GemmParams g;
   g.M = plane;
   g.N = p.out_channels;
@@ -509,7 +509,7 @@ void forward(const ConvParams& p, std::uintptr_t x, std::uintptr_t w, const Conv
   plan.image_per_thread = threads > 1 && (jobs >= 4 * threads || jobs % threads == 0);
   GemmParams g;
   AlignedBuffer offsets;
-  const int64_t es = dtype == DType::float32 ? 4 : 8;
+  const int64_t es = dtype_bytes(dtype);
   if (!p.transposed) {
     g.M = cout_g;
     g.N = conv_out_plane(p);

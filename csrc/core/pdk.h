@@ -37,6 +37,9 @@ template <class... Parts>
 }
 }  // namespace detail
 
+// Bytes per element (the kernels have checked the dtype before they size anything with it).
+inline int64_t dtype_bytes(DType t) { return t == DType::float32 ? 4 : 8; }
+
 inline const char* dtype_name(DType t) {
   switch (t) {
     case DType::float32: return "float32";

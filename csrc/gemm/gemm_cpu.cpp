@@ -52,7 +52,7 @@ GemmCpuPlan plan_gemm(const GemmParams& p, DType dtype, int64_t threads) {
   plan.p = p;
   tile_shape(dtype, &plan.mr, &plan.nr);
   PDK_CHECK(plan.mr > 0 && plan.nr > 0, "gemm: no micro-kernel for dtype ", dtype_name(dtype));
-  const int64_t es = dtype == DType::float32 ? 4 : 8, mr = plan.mr, nr = plan.nr;
+  const int64_t es = dtype_bytes(dtype), mr = plan.mr, nr = plan.nr;
   const int64_t K = std::max<int64_t>(p.K, 1);
   plan.kc = balanced_block(K, std::max<int64_t>(64, std::min(kMaxKc, kL1Budget / (nr * es) / 8 * 8)), 8);
   plan.kc = std::min(plan.kc, K);
@@ -87,7 +87,7 @@ void gemm_forward(const GemmParams& params, std::uintptr_t a, std::uintptr_t b, 
   PDK_CHECK(p.ldr == 0 || residual != 0, "gemm: ldr != 0 but residual pointer is null");
 
   GemmCpuPlan plan = plan_gemm(p, dtype);
-  const int64_t es = dtype == DType::float32 ? 4 : 8;
+  const int64_t es = dtype_bytes(dtype);
   AlignedBuffer a_pack = aligned_buffer(plan.threads * plan.mc * plan.kc, es);
   AlignedBuffer b_pack = aligned_buffer(plan.kc * plan.nc, es);
   PDK_CHECK(a_pack && b_pack, "gemm: out of memory for the packing buffers (",

@@ -57,7 +57,7 @@ struct NmsLayout {
 NmsLayout nms_layout(const NmsParams& p, DType dtype) {
   auto aligned = [](int64_t bytes) { return (bytes + 255) / 256 * 256; };
   const int64_t tiles = tile_count(p.n);
-  const int64_t box_bytes = 4 * (dtype == DType::float64 ? 8 : 4);
+  const int64_t box_bytes = 4 * dtype_bytes(dtype);
   NmsLayout l;
   l.order = 0;
   l.boxes = l.order + aligned(8 * p.n);
@@ -339,7 +339,7 @@ void nms_forward(const NmsParams& p, std::uintptr_t boxes, std::uintptr_t scores
 int64_t soft_nms_workspace_bytes(const SoftNmsParams& p, DType dtype) {
   check_soft_nms_params(p);
   check_box_dtype(dtype, "soft_nms");
-  const int64_t score_bytes = (p.n * (dtype == DType::float64 ? 8 : 4) + 255) / 256 * 256;
+  const int64_t score_bytes = (p.n * dtype_bytes(dtype) + 255) / 256 * 256;
   return score_bytes + p.n;  // current scores, then alive flags
 }
 

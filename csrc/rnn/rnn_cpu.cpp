@@ -52,7 +52,7 @@ void rnn_layer_forward(const RnnParams& p, const RnnDirection* dirs, std::uintpt
   check_rnn_params(p, dirs);
   PDK_CHECK(dtype == DType::float32 || dtype == DType::float64, "rnn: expected dtype float32 or float64, got ",
             dtype_name(dtype));
-  const int64_t es = dtype == DType::float32 ? 4 : 8, G = p.gates(), H = p.H, Ho = p.out_size();
+  const int64_t es = dtype_bytes(dtype), G = p.gates(), H = p.H, Ho = p.out_size();
   for (int64_t d = 0; d < p.D; ++d) {
     init_state(reinterpret_cast<void*>(dirs[d].hn), dirs[d].h0, p.B * Ho, es);
     if (p.mode == RnnMode::lstm) init_state(reinterpret_cast<void*>(dirs[d].cn), dirs[d].c0, p.B * H, es);
