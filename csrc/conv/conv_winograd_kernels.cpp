@@ -362,8 +362,9 @@ __attribute__((always_inline)) inline void stride2_phase_taps(const V (&kernel)[
 }
 
 // Every group's transformed weight matrices (cout_g x K_xi, one per weight phase and position)
-// into `packed` (plan.weights_packed, or a thread's own copy: plan.weights_copy_elems), each in the PackedA layout (K blocks of plan.gemm.kc, MR-row panels,
-// rows past cout_g zero): matrix (phase, xi) of group g at g * weights_group_elems + (phase *
+// into `packed` (plan.weights_packed, or a thread's own copy: plan.weights_copy_elems), each in
+// the PackedA layout (K blocks of plan.gemm.kc, MR-row panels, rows past cout_g zero): matrix
+// (phase, xi) of group g at g * weights_group_elems + (phase *
 // Tile::units + units_before(xi)) * weights_xi_elems. K_xi is input_phases_at(xi) blocks of the K1
 // rows (ci, kd) of one input phase. A task is one MR-row panel of one phase of a group: its matrices' panels
 // are then each written front to back (writing row by row instead, 14 elements apart in 16

@@ -1,8 +1,9 @@
 // Work sharing that keeps each item on the same thread from call to call: home ranges claimed from one end, stolen from the other.
 //
 // Include only from the files compiled once per ISA, inside pdk::PDK_ISA_NAMESPACE's anonymous
-// namespace (gemm/gemm_cpu_driver.h does). Used by the RNN's steps and the Winograd convolution's
-// work items.
+// namespace (gemm/gemm_cpu_driver.h does). Used by the RNN's steps, the Winograd convolution's
+// work items and the convolution GEMM paths' whole-image jobs; `split` also cuts the GEMM's N
+// chunks.
 //
 // Every thread of a team has a home range of the items (contiguous, the same at every call and
 // step), claims its own items from one end and then steals single items from the other end of
@@ -17,6 +18,12 @@
 // phase is over. Every thread visits every range before it waits for the phase's end (a barrier,
 // or the RNN's done counts), so words lag by at most one phase.
 #pragma once
+
+// Splits [0, total) into `parts` contiguous ranges; returns range `index`.
+inline void split(int64_t total, int64_t parts, int64_t index, int64_t* begin, int64_t* end) {
+  *begin = total * index / parts;
+  *end = total * (index + 1) / parts;
+}
 
 constexpr int kRangePhaseBits = 24, kRangeEndBits = 20;
 constexpr uint64_t kRangePhaseMask = (uint64_t{1} << kRangePhaseBits) - 1;
@@ -72,7 +79,8 @@ void claim_items(ItemRange* ranges, uint64_t phase, int64_t n, int64_t tid, int6
                  const F& f) {
   for (int64_t k = 0; k < threads; ++k) {  // own range first (k = 0), then the others'
     const int64_t owner = (tid + k) % threads;
-    const int64_t begin = n * owner / threads, end = n * (owner + 1) / threads;
+    int64_t begin, end;
+    split(n, threads, owner, &begin, &end);
     const bool from_front = k == 0 ? forward : !forward;
     for (int64_t i; (i = claim_item(&ranges[owner].word, phase, begin, end, from_front)) >= 0;) f(i);
   }

@@ -527,12 +527,6 @@ void multiply_rows_by_vector(int64_t rows, int64_t depth, const T* w, int64_t ld
   }
 }
 
-// Splits [0, total) into `parts` contiguous ranges; returns range `index`.
-inline void split(int64_t total, int64_t parts, int64_t index, int64_t* begin, int64_t* end) {
-  *begin = total * index / parts;
-  *end = total * (index + 1) / parts;
-}
-
 // Work items per (jc, pc) step handed out dynamically: about this many per thread. More items
 // balance better under preemption, but every item repacks its A block (measured at 2048^3: 4 per
 // thread ran ~8% faster than 8 on an idle machine).
