@@ -188,3 +188,13 @@ def test_demo_covers_every_op():
     from pydeepkit import ops
     covered = {c.op for c in CASES}
     assert covered == set(ops.__all__), set(ops.__all__) ^ covered
+
+
+def test_cache_line_round_trip():
+    """The bench's placement probe: a positive time (it asks OpenMP for two threads whatever the
+    default count, and yields when they share one core), and a clear error for no rounds."""
+    from pydeepkit import _ext
+    cpu = _ext.module("cpu")
+    assert 1 < cpu.cache_line_round_trip_ns(2000) < 1e6
+    with pytest.raises(ValueError, match="rounds must be >= 1"):
+        cpu.cache_line_round_trip_ns(0)

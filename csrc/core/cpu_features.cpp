@@ -121,6 +121,7 @@ int omp_max_threads() {
 }
 
 double cache_line_round_trip_ns(int64_t rounds) {
+  PDK_CHECK(rounds >= 1, "cache_line_round_trip_ns: rounds must be >= 1, got ", rounds);
   double ns[5] = {-1, -1, -1, -1, -1};
 #ifdef _OPENMP
   struct alignas(64) Line {
