@@ -136,6 +136,33 @@ def test_cpu_conv_paths(cpu_isa_path, rng, case):
                padding_mode=mode)
 
 
+@pytest.mark.parametrize("cpu_isa_path", [(i, p) for i in cpu_isas() for p in ("direct", "packed")],
+                         indirect=True, ids=lambda v: "-".join(v))
+@pytest.mark.parametrize("activation", [None, "relu", "sigmoid"])
+def test_tiles_across_output_rows(cpu_isa_path, rng, activation):
+    """Tiles whose columns cross output rows (the direct path's extended rows, whose last columns
+    are dropped; the packed path's batch folded into the columns of small planes) store one run
+    per output row, masked, with the epilogue on the runs; rows too short for that go through a
+    local tile. Output widths from 1 to past a tile's width, 20 output channels (a full and a
+    short row tile), K = 576 in two K blocks (the runs accumulate), bias, residual, and an
+    activation in registers (relu) or per element after the store (sigmoid). The residual may
+    also be the output itself (accumulated from the first K block on)."""
+    from pydeepkit import _ext
+    for width in (1, 3, 5, 9, 14, 33):
+        x, w, b = _arrays(rng, np.float32, (3, 64, 4, width), (20, 64, 3, 3), (20,))
+        r = rng.uniform(-1, 1, size=(3, 20, 4, width)).astype(np.float32)
+        got = ops.conv2d(x, w, b, 1, 1, residual=r, activation=activation)
+        check_conv(got, x, w, b, residual=r, activation=activation, padding=1)
+    x, w, b = _arrays(rng, np.float32, (3, 64, 4, 9), (20, 64, 3, 3), (20,))
+    r = rng.uniform(-1, 1, size=(3, 20, 4, 9)).astype(np.float32)
+    out = r.copy()
+    code = {None: 0, "relu": 1, "sigmoid": 3}[activation]
+    geometry = ((1, 4, 9), (1, 4, 9), (1, 3, 3), (1, 1, 1), (1, 1, 1), (0, 1, 1))
+    _ext.module("cpu").conv_forward(3, 64, 20, 1, *geometry, 0, False, code, 0.01, x.ctypes.data, w.ctypes.data,
+                                    b.ctypes.data, out.ctypes.data, out.ctypes.data, 0, 0)
+    check_conv(out, x, w, b, residual=r, activation=activation, padding=1)
+
+
 # n, C_in, C_out, spatial, kernel, stride, padding, output_padding, groups, dilation
 TRANSPOSE_CASES = [
     (2, 3, 4, (5, 6), (3, 3), 1, 0, 0, 1, 1),

@@ -187,20 +187,23 @@ struct Im2colB {
 template <class T>
 void fill_phases(const ConvCpuPlan& plan, const Geometry& g, const T* x, T* buffer, int64_t c0, int64_t c1) {
   const int64_t* q = plan.phase;
-  const int64_t W = g.in[2], sw = g.stride[2];
+  const int64_t W = g.in[2], sh = g.stride[1], sw = g.stride[2];
   for (int64_t ci = c0; ci < c1; ++ci) {
     const T* src = x + ci * g.in_plane;
-    T* plane = buffer + ci * plan.channel_stride;
+    T* const channel = buffer + ci * plan.channel_stride;
+    // Rows in input order (phase row b of qh is input row qh * sh + b - pad), each read once
+    // into every column phase while it is in L1: phase by phase, each input row was read sw
+    // times, every other row at a time, and waited on memory (4% of a 7x7 s2 convolution).
     for (int64_t a = 0; a < g.stride[0]; ++a)
-      for (int64_t b = 0; b < g.stride[1]; ++b)
-        for (int64_t c = 0; c < sw; ++c, plane += plan.phase_plane)
-          for (int64_t qd = 0; qd < q[0]; ++qd) {
-            const int64_t id = padded_source(qd * g.stride[0] + a - g.pad[0], g.in[0], g.mode);
-            for (int64_t qh = 0; qh < q[1]; ++qh) {
-              T* row = plane + (qd * q[1] + qh) * q[2];
-              const int64_t ih = padded_source(qh * g.stride[1] + b - g.pad[1], g.in[1], g.mode);
+      for (int64_t qd = 0; qd < q[0]; ++qd) {
+        const int64_t id = padded_source(qd * g.stride[0] + a - g.pad[0], g.in[0], g.mode);
+        for (int64_t qh = 0; qh < q[1]; ++qh)
+          for (int64_t b = 0; b < sh; ++b) {
+            const int64_t ih = padded_source(qh * sh + b - g.pad[1], g.in[1], g.mode);
+            for (int64_t c = 0; c < sw; ++c) {
+              T* row = channel + ((a * sh + b) * sw + c) * plan.phase_plane + (qd * q[1] + qh) * q[2];
               if (id < 0 || ih < 0) {
-                for (int64_t qw = 0; qw < q[2]; ++qw) row[qw] = T(0);
+                zero_exact(row, q[2]);
                 continue;
               }
               const T* srow = src + (id * g.in[1] + ih) * W;
@@ -215,8 +218,9 @@ void fill_phases(const ConvCpuPlan& plan, const Geometry& g, const T* x, T* buff
                 row[qw] = iw < 0 ? T(0) : srow[iw];
               }
               if (sw == 1) {
-                const T* s = srow + base;
-                for (int64_t qw = lo; qw < hi; ++qw) row[qw] = s[qw];
+                copy_exact(row + lo, srow + base + lo, hi - lo);
+              } else if (sw == 2) {
+                copy_stride2(row + lo, srow + base + lo * 2, hi - lo);
               } else {
                 for (int64_t qw = lo; qw < hi; ++qw) row[qw] = srow[base + qw * sw];
               }
@@ -226,6 +230,7 @@ void fill_phases(const ConvCpuPlan& plan, const Geometry& g, const T* x, T* buff
               }
             }
           }
+      }
   }
 }
 
@@ -263,8 +268,9 @@ void pack_tail_panel(const T* x, int64_t K, int64_t N, int64_t tail, T* panel) {
 
 // The GEMM's columns mapped onto the output when they are not its plain columns: the direct
 // path's extended columns (with dropped ones past each output row), or columns that run over the
-// batch (fold_batch). A panel stores its real columns as runs, straight into C when it is one
-// run from its first column, else through a local tile.
+// batch (fold_batch). A panel stores its real columns as runs (ColumnRun), straight into C: whole
+// vectors when it is one run from its first column, masked lanes per run when it is a few, and
+// through a local tile when its output rows are too short for that.
 template <class T>
 struct MappedOutput {
   T* c;
@@ -274,20 +280,15 @@ struct MappedOutput {
   int64_t image_columns;   // GEMM columns per image
   int64_t image_stride;    // output elements between images
 
-  struct Run {
-    int64_t dst;
-    int32_t src, len;
-  };
-
-  int runs(int64_t j, int64_t n, Run* r) const {
+  int runs(int64_t j, int64_t n, ColumnRun* r) const {
     int count = 0;
     for (int64_t t = 0; t < n;) {
       const int64_t jj = j + t, image = jj / image_columns, within = jj % image_columns;
       const int64_t ow = within % q2, rest = within / q2, oh = rest % q1, od = rest / q1;
       const int64_t len = min64(n - t, q2 - ow);
       if (oh < out1 && ow < out2) {
-        const Run next{image * image_stride + (od * out1 + oh) * out2 + ow, static_cast<int32_t>(t),
-                       static_cast<int32_t>(min64(len, out2 - ow))};
+        const ColumnRun next{image * image_stride + (od * out1 + oh) * out2 + ow, static_cast<int32_t>(t),
+                             static_cast<int32_t>(min64(len, out2 - ow))};
         if (count > 0 && r[count - 1].dst + r[count - 1].len == next.dst && r[count - 1].src + r[count - 1].len == next.src)
           r[count - 1].len += next.len;  // consecutive rows without dropped columns between them
         else
@@ -302,10 +303,15 @@ struct MappedOutput {
   void multiply(int64_t kc, const T* a, const Rows& b, int64_t i, int64_t j, int64_t m, int64_t n, bool accumulate,
                 const Epilogue<T>* e) const {
     constexpr int NR = kNR<T>;
-    Run r[NR + 1];
+    ColumnRun r[NR + 1];
     const int count = runs(j, n, r);
     if (count == 1 && r[0].src == 0 && r[0].len == n) {
       multiply_tile(kc, a, b, c + i * ldc + r[0].dst, ldc, m, n, accumulate, e, i, r[0].dst);
+      return;
+    }
+    if (count <= ColumnRuns::kMax) {
+      const ColumnRuns stored{r, count};
+      multiply_tile(kc, a, b, c + i * ldc, ldc, m, static_cast<int64_t>(NR), accumulate, e, i, 0, &stored);
       return;
     }
     alignas(64) T tile[kMR * NR];

@@ -36,6 +36,10 @@ struct Partial {
     for (int64_t i = lo; i < hi; ++i) v[i] = p[i];
     return v;
   }
+  // p[lo, hi) = lanes [lo, hi) of v, writing nothing else.
+  static void store_lanes(T* p, V v, int64_t lo, int64_t hi) {
+    for (int64_t i = lo; i < hi; ++i) p[i] = v[i];
+  }
 };
 #if defined(__AVX512F__)
 template <>
@@ -46,6 +50,7 @@ struct Partial<float> {
   static V load(const float* p, M m) { return (V)_mm512_maskz_loadu_ps(m, p); }
   static void store(float* p, V v, M m) { _mm512_mask_storeu_ps(p, m, (__m512)v); }
   static V load_lanes(const float* p, int64_t lo, int64_t hi) { return load(p, mask(hi) & ~mask(lo)); }
+  static void store_lanes(float* p, V v, int64_t lo, int64_t hi) { store(p, v, mask(hi) & ~mask(lo)); }
 };
 template <>
 struct Partial<double> {
@@ -55,6 +60,7 @@ struct Partial<double> {
   static V load(const double* p, M m) { return (V)_mm512_maskz_loadu_pd(m, p); }
   static void store(double* p, V v, M m) { _mm512_mask_storeu_pd(p, m, (__m512d)v); }
   static V load_lanes(const double* p, int64_t lo, int64_t hi) { return load(p, mask(hi) & ~mask(lo)); }
+  static void store_lanes(double* p, V v, int64_t lo, int64_t hi) { store(p, v, mask(hi) & ~mask(lo)); }
 };
 #elif defined(__AVX2__)
 template <>
@@ -67,6 +73,7 @@ struct Partial<float> {
   static V load(const float* p, M m) { return (V)_mm256_maskload_ps(p, m); }
   static void store(float* p, V v, M m) { _mm256_maskstore_ps(p, m, (__m256)v); }
   static V load_lanes(const float* p, int64_t lo, int64_t hi) { return load(p, _mm256_andnot_si256(mask(lo), mask(hi))); }
+  static void store_lanes(float* p, V v, int64_t lo, int64_t hi) { store(p, v, _mm256_andnot_si256(mask(lo), mask(hi))); }
 };
 template <>
 struct Partial<double> {
@@ -76,6 +83,7 @@ struct Partial<double> {
   static V load(const double* p, M m) { return (V)_mm256_maskload_pd(p, m); }
   static void store(double* p, V v, M m) { _mm256_maskstore_pd(p, m, (__m256d)v); }
   static V load_lanes(const double* p, int64_t lo, int64_t hi) { return load(p, _mm256_andnot_si256(mask(lo), mask(hi))); }
+  static void store_lanes(double* p, V v, int64_t lo, int64_t hi) { store(p, v, _mm256_andnot_si256(mask(lo), mask(hi))); }
 };
 #endif
 

@@ -231,8 +231,9 @@ struct OffsetRows {
 };
 
 // The fused epilogue, C = act(C + bias + residual), applied to each C tile once its last K block
-// is in: in registers before the store for full tiles (micro_kernel), by finish_region for edge
-// tiles and scattered outputs. flatten inlines apply_activation (see the ODR note above).
+// is in: in registers before the store, for full tiles (finish_registers) and for the masked
+// lanes of edge and row-crossing tiles (store_runs); by finish_region for outputs written through
+// a local tile. flatten inlines apply_activation (see the ODR note above).
 template <class T>
 struct Epilogue {
   const T* bias;
@@ -287,28 +288,54 @@ __attribute__((flatten)) void finish_region(const Epilogue<T>& e, int64_t i0, in
   }
 }
 
+// ((C + acc) + column bias + row bias) + residual for the vector of C at `cvec`, the same order as
+// finish_region. (row, col) are the epilogue's coordinates of its lane 0; `load` reads a vector
+// of C, bias or residual at a pointer (whole, or only the lanes being stored).
+template <class T, class Load>
+__attribute__((always_inline)) inline typename Vec<T>::type sum_vector(typename Vec<T>::type x, const T* cvec,
+                                                                      bool accumulate, const Epilogue<T>* e,
+                                                                      int64_t row, int64_t col, Load load) {
+  if (accumulate) x = load(cvec) + x;
+  if (e) {
+    if (e->bias_mode == BiasMode::per_column && e->bias) x += load(e->bias + col);
+    if (e->bias_mode == BiasMode::per_row && e->bias && e->bias[row] != T(0)) x += e->bias[row];
+    if (e->residual) x += load(e->residual + row * e->ldr + col);
+  }
+  return x;
+}
+
+// The activations activate_vector covers, on one vector; the others (sigmoid, tanh, gelu) are
+// applied per element after the store.
+template <class T>
+__attribute__((always_inline)) inline typename Vec<T>::type activate_in_register(typename Vec<T>::type x,
+                                                                                Activation act,
+                                                                                typename Vec<T>::type slope) {
+  switch (act) {
+    case Activation::relu: return activate_vector<Activation::relu>(x, slope);
+    case Activation::relu6: return activate_vector<Activation::relu6>(x, slope);
+    case Activation::leaky_relu: return activate_vector<Activation::leaky_relu>(x, slope);
+    default: return x;
+  }
+}
+
+inline bool activates_per_element(Activation act) {
+  return act == Activation::sigmoid || act == Activation::tanh || act == Activation::gelu;
+}
+
 // The epilogue of a full R x NR tile on its accumulators, then the one store of C: the elementwise
 // pass over C that the fused epilogue would otherwise add (5% of a fused ResNet-50) disappears.
-// Same operation order as finish_region: ((C + acc) + column bias + row bias) + residual.
 template <class T, int R>
 __attribute__((always_inline)) inline void finish_registers(typename Vec<T>::type (&acc)[R][kNV], const Epilogue<T>& e,
                                                             int64_t i0, int64_t j0, T* c, int64_t ldc, bool accumulate) {
   using V = typename Vec<T>::type;
   using VU = typename Vec<T>::utype;
   constexpr int NV = kNV, L = kLanes<T>;
-  const bool col_bias = e.bias_mode == BiasMode::per_column && e.bias;
-  const bool row_bias = e.bias_mode == BiasMode::per_row && e.bias;
+  auto whole = [](const T* p) __attribute__((always_inline)) { return V(*reinterpret_cast<const VU*>(p)); };
 #pragma GCC unroll 16
   for (int i = 0; i < R; ++i)
 #pragma GCC unroll 4
-    for (int v = 0; v < NV; ++v) {
-      V x = acc[i][v];
-      if (accumulate) x = *reinterpret_cast<const VU*>(c + i * ldc + v * L) + x;
-      if (col_bias) x += *reinterpret_cast<const VU*>(e.bias + j0 + v * L);
-      if (row_bias && e.bias[i0 + i] != T(0)) x += e.bias[i0 + i];
-      if (e.residual) x += *reinterpret_cast<const VU*>(e.residual + (i0 + i) * e.ldr + j0 + v * L);
-      acc[i][v] = x;
-    }
+    for (int v = 0; v < NV; ++v)
+      acc[i][v] = sum_vector<T>(acc[i][v], c + i * ldc + v * L, accumulate, &e, i0 + i, j0 + v * L, whole);
   const V slope = V{} + e.slope;
   auto activate = [&]<Activation A>() __attribute__((always_inline)) {
 #pragma GCC unroll 16
@@ -326,8 +353,59 @@ __attribute__((always_inline)) inline void finish_registers(typename Vec<T>::typ
   for (int i = 0; i < R; ++i)
 #pragma GCC unroll 4
     for (int v = 0; v < NV; ++v) *reinterpret_cast<VU*>(c + i * ldc + v * L) = acc[i][v];
-  if (e.act == Activation::sigmoid || e.act == Activation::tanh || e.act == Activation::gelu)
+  if (activates_per_element(e.act))
     for (int i = 0; i < R; ++i) activate_row(c + i * ldc, L * NV, e.act, e.slope);
+}
+
+// Where the columns of a tile land when they are not all of its NR columns side by side: run r
+// holds tile columns [src, src + len) and goes to column dst of C (an edge tile: one run of n
+// columns; the direct convolution's output, whose extended columns past each output row are
+// dropped: a run per output row the tile touches).
+struct ColumnRun {
+  int64_t dst;
+  int32_t src, len;
+};
+struct ColumnRuns {
+  static constexpr int kMax = 4;  // tiles over more output rows go through a local tile (MappedOutput)
+  const ColumnRun* run;
+  int count;
+};
+
+// The first m rows of an R x NR tile stored run by run: the lanes of each accumulator vector that
+// fall in a run, as one masked store, with the epilogue applied to them in registers (C column
+// dst + t is the epilogue's column j0 + dst + t). Edge and row-crossing tiles used to go through a
+// local tile, scalar copy loops (memmove calls) and a second pass of the epilogue over C.
+template <class T, int R>
+__attribute__((always_inline)) inline void store_runs(typename Vec<T>::type (&acc)[R][kNV], const ColumnRuns& runs,
+                                                      int64_t m, T* c, int64_t ldc, bool accumulate,
+                                                      const Epilogue<T>* e, int64_t i0, int64_t j0) {
+  using V = typename Vec<T>::type;
+  using P = Partial<T>;
+  constexpr int NV = kNV, L = kLanes<T>;
+  const Activation act = e ? e->act : Activation::none;
+  const V slope = V{} + (e ? e->slope : T(0));
+#pragma GCC unroll 16
+  for (int i = 0; i < R; ++i) {
+    if (i >= m) break;
+    for (int r = 0; r < runs.count; ++r) {
+      const ColumnRun& run = runs.run[r];
+#pragma GCC unroll 4
+      for (int v = 0; v < NV; ++v) {
+        const int64_t lo = run.src > v * L ? run.src - v * L : 0;
+        const int64_t hi = run.src + run.len < (v + 1) * L ? run.src + run.len - v * L : L;
+        if (lo >= hi) continue;
+        // Where lane 0 of vector v lands; only lanes [lo, hi) are touched (it may lie before c).
+        const int64_t col = run.dst - run.src + v * L;
+        auto lanes = [lo, hi](const T* p) __attribute__((always_inline)) { return P::load_lanes(p, lo, hi); };
+        const V x = sum_vector<T>(acc[i][v], c + i * ldc + col, accumulate, e, i0 + i, j0 + col, lanes);
+        P::store_lanes(c + i * ldc + col, activate_in_register<T>(x, act, slope), lo, hi);
+      }
+    }
+  }
+  if (activates_per_element(act))
+    for (int64_t i = 0; i < m; ++i)
+      for (int r = 0; r < runs.count; ++r)
+        activate_row(c + i * ldc + runs.run[r].dst, runs.run[r].len, act, e->slope);
 }
 
 // Independent accumulator sets of an R-row tile: each FMA depends on the previous one of its
@@ -340,12 +418,14 @@ constexpr int kAccumulatorSets = R * kNV >= 8 ? 1 : 8 / (R * kNV);
 // The R x NR register tile (R <= MR rows of an MR-row packed A panel): acc = A panel (R x kc) @
 // B panel (kc x NR), then C = acc (accumulate false) or C += acc, followed by the epilogue `e`
 // (when given: the last K block) with the tile at (ei, ej) of its coordinates. Full tiles store
-// straight into C; edge tiles (m < R or n < NR) go through a local tile so the kernel itself never branches on
-// the shape. R below MR serves the last rows of M without multiplying padding rows (M = 64 with
-// MR = 14 would otherwise compute 70 rows).
+// whole vectors straight into C; edge tiles (m < R or n < NR) and tiles given as `runs` store
+// masked lanes (store_runs), so the kernel itself never branches on the shape. R below MR serves
+// the last rows of M without multiplying padding rows (M = 64 with MR = 14 would otherwise
+// compute 70 rows).
 template <class T, int R, class Rows>
 void micro_kernel(int64_t kc, const T* __restrict a, const Rows& b, T* __restrict c, int64_t ldc, int64_t m,
-                  int64_t n, bool accumulate, const Epilogue<T>* e, int64_t ei, int64_t ej) {
+                  int64_t n, bool accumulate, const Epilogue<T>* e, int64_t ei, int64_t ej,
+                  const ColumnRuns* runs) {
   using VU = typename Vec<T>::utype;
   using V = typename Vec<T>::type;
   constexpr int MR = kMR, NV = kNV, L = kLanes<T>, NR = kNR<T>, S = kAccumulatorSets<R>;
@@ -354,9 +434,12 @@ void micro_kernel(int64_t kc, const T* __restrict a, const Rows& b, T* __restric
 #pragma GCC unroll 16
   for (int i = 0; i < R; ++i) {
     // The C tile is read (accumulate) and written at the end: start fetching it now so the
-    // stores do not wait on memory.
-    __builtin_prefetch(c + i * ldc, 1, 3);
-    __builtin_prefetch(c + i * ldc + NR - 1, 1, 3);
+    // stores do not wait on memory. A row of NR elements spans 3 lines unless it is aligned;
+    // runs start at their first destination and mostly follow on from each other.
+    const T* row = c + i * ldc + (runs && runs->count > 0 ? runs->run[0].dst : 0);
+    __builtin_prefetch(row, 1, 3);
+    __builtin_prefetch(row + L, 1, 3);
+    __builtin_prefetch(row + NR - 1, 1, 3);
   }
 #pragma GCC unroll 4
   for (int s = 0; s < S; ++s)
@@ -396,7 +479,7 @@ void micro_kernel(int64_t kc, const T* __restrict a, const Rows& b, T* __restric
 #pragma GCC unroll 4
         for (int v = 0; v < NV; ++v) acc[0][i][v] += acc[s][i][v];
   }
-  if (m == R && n == NR) {
+  if (!runs && m == R && n == NR) {
     if (e) return finish_registers<T, R>(acc[0], *e, ei, ej, c, ldc, accumulate);
 #pragma GCC unroll 16
     for (int i = 0; i < R; ++i)
@@ -408,38 +491,25 @@ void micro_kernel(int64_t kc, const T* __restrict a, const Rows& b, T* __restric
       }
     return;
   }
-  alignas(64) T tile[R * NR];
-#pragma GCC unroll 16
-  for (int i = 0; i < R; ++i)
-#pragma GCC unroll 4
-    for (int v = 0; v < NV; ++v) *reinterpret_cast<V*>(tile + i * NR + v * L) = acc[0][i][v];
-  const int64_t rows = m < R ? m : R, cols = n < NR ? n : NR;  // m <= R, n <= NR: said for the compiler
-  for (int64_t i = 0; i < rows; ++i) {
-    T* crow = c + i * ldc;
-    const T* trow = tile + i * NR;
-    if (accumulate)
-      for (int64_t j = 0; j < cols; ++j) crow[j] += trow[j];
-    else
-      for (int64_t j = 0; j < cols; ++j) crow[j] = trow[j];
-  }
-  if (e) finish_region(*e, ei, ej, c, ldc, rows, cols);
+  const ColumnRun whole{0, 0, static_cast<int32_t>(n)};
+  store_runs<T, R>(acc[0], runs ? *runs : ColumnRuns{&whole, 1}, m, c, ldc, accumulate, e, ei, ej);
 }
 
 // m <= MR rows of C from an MR-row A panel: the full kernel, the one-row kernel (matrix-vector
 // products: a batch-1 RNN step), or the smallest even row count >= m.
 template <class T, class Rows>
 void multiply_tile(int64_t kc, const T* a, const Rows& b, T* c, int64_t ldc, int64_t m, int64_t n, bool accumulate,
-                   const Epilogue<T>* e = nullptr, int64_t ei = 0, int64_t ej = 0) {
-  if (m == kMR) return micro_kernel<T, kMR>(kc, a, b, c, ldc, m, n, accumulate, e, ei, ej);
-  if (m == 1) return micro_kernel<T, 1>(kc, a, b, c, ldc, m, n, accumulate, e, ei, ej);
+                   const Epilogue<T>* e = nullptr, int64_t ei = 0, int64_t ej = 0, const ColumnRuns* runs = nullptr) {
+  if (m == kMR) return micro_kernel<T, kMR>(kc, a, b, c, ldc, m, n, accumulate, e, ei, ej, runs);
+  if (m == 1) return micro_kernel<T, 1>(kc, a, b, c, ldc, m, n, accumulate, e, ei, ej, runs);
   switch ((m + 1) / 2) {
-    case 1: return micro_kernel<T, 2>(kc, a, b, c, ldc, m, n, accumulate, e, ei, ej);
-    case 2: return micro_kernel<T, 4>(kc, a, b, c, ldc, m, n, accumulate, e, ei, ej);
-    case 3: return micro_kernel<T, 6 <= kMR ? 6 : kMR>(kc, a, b, c, ldc, m, n, accumulate, e, ei, ej);
-    case 4: return micro_kernel<T, 8 <= kMR ? 8 : kMR>(kc, a, b, c, ldc, m, n, accumulate, e, ei, ej);
-    case 5: return micro_kernel<T, 10 <= kMR ? 10 : kMR>(kc, a, b, c, ldc, m, n, accumulate, e, ei, ej);
-    case 6: return micro_kernel<T, 12 <= kMR ? 12 : kMR>(kc, a, b, c, ldc, m, n, accumulate, e, ei, ej);
-    default: return micro_kernel<T, kMR>(kc, a, b, c, ldc, m, n, accumulate, e, ei, ej);
+    case 1: return micro_kernel<T, 2>(kc, a, b, c, ldc, m, n, accumulate, e, ei, ej, runs);
+    case 2: return micro_kernel<T, 4>(kc, a, b, c, ldc, m, n, accumulate, e, ei, ej, runs);
+    case 3: return micro_kernel<T, 6 <= kMR ? 6 : kMR>(kc, a, b, c, ldc, m, n, accumulate, e, ei, ej, runs);
+    case 4: return micro_kernel<T, 8 <= kMR ? 8 : kMR>(kc, a, b, c, ldc, m, n, accumulate, e, ei, ej, runs);
+    case 5: return micro_kernel<T, 10 <= kMR ? 10 : kMR>(kc, a, b, c, ldc, m, n, accumulate, e, ei, ej, runs);
+    case 6: return micro_kernel<T, 12 <= kMR ? 12 : kMR>(kc, a, b, c, ldc, m, n, accumulate, e, ei, ej, runs);
+    default: return micro_kernel<T, kMR>(kc, a, b, c, ldc, m, n, accumulate, e, ei, ej, runs);
   }
 }
 
