@@ -219,6 +219,32 @@ def _cpu_busy(interval: float = 0.3) -> float | None:
     return 1.0 - (idle1 - idle0) / (total1 - total0) if total1 > total0 else None
 
 
+_M_TRIM_THRESHOLD, _M_MMAP_THRESHOLD = -1, -3   # glibc's mallopt parameters
+_REUSED_BLOCK_BYTES = 32 << 20                    # the largest mmap threshold glibc accepts (64-bit)
+
+
+def steady_allocator() -> str | None:
+    """Makes glibc's malloc keep and reuse freed blocks of up to 32 MiB; returns what it set
+    (None where the C library is not glibc or refused).
+
+    By default glibc maps a fresh, zeroed region for each large allocation and returns it to
+    the OS on free, and where that threshold lies depends on what the process freed before.
+    A library that allocates its large outputs with plain 4 KiB pages (torch) then pays a page
+    fault per 4 KiB on every call in some processes and not in others: torch's 7x7 stride-2
+    convolution at batch 8 (two 25.7 MB buffers) took 27 ms or 10.5 ms depending on the rows
+    run before it. Fixed thresholds make every run measure the kernels, not the allocator."""
+    try:
+        import ctypes
+        libc = ctypes.CDLL(None)
+        if not hasattr(libc, "mallopt") or platform.libc_ver()[0] != "glibc":
+            return None
+        if libc.mallopt(_M_MMAP_THRESHOLD, _REUSED_BLOCK_BYTES) != 1 or libc.mallopt(_M_TRIM_THRESHOLD, 1 << 30) != 1:
+            return None
+    except (OSError, AttributeError):
+        return None
+    return "glibc malloc keeps freed blocks up to 32 MiB for reuse (mmap threshold 32 MiB, trim threshold 1 GiB)"
+
+
 def machine_info(backend: str, torch=None) -> dict:
     """What the numbers depend on: CPU, cores, SIMD, threads, library versions."""
     cpus = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
@@ -255,6 +281,8 @@ def format_header(machine: dict, settings: dict) -> str:
         f"machine: {machine['cpu_model']}; {machine['usable_cpus']} usable of {machine['logical_cpus']} "
         f"logical CPUs; {simd_text}",
         f"memory: numpy copy, 1 thread: {machine['copy_gbps_1thread']:.1f} GB/s (read + write); {torch_text}",
+        "allocator: " + (machine.get("allocator")
+                         or "as the C library sets it: large outputs may be remapped on every call"),
     ]
     if machine.get("openblas_thread_timeout") is None:
         lines.append("warning: OPENBLAS_THREAD_TIMEOUT is not set: numpy's BLAS threads spin after every numpy "
@@ -396,6 +424,7 @@ def run_cli(args: argparse.Namespace) -> int:
             print(f"bench: --simd {args.simd}: {exc}", file=sys.stderr)
             return 2
 
+    allocator = steady_allocator()
     torch = None if args.no_torch else _devices.load_torch(_devices.our_threads())
     device = _devices.Device(args.backend, torch)
     size = "quick" if args.quick or args.backend == "emu" else "full"
@@ -403,6 +432,7 @@ def run_cli(args: argparse.Namespace) -> int:
                 "note": "emu: the emulator is for correctness, not speed; quick shapes are used"
                         if args.backend == "emu" else ""}
     machine = machine_info(args.backend, device.torch)
+    machine["allocator"] = allocator
     print(format_header(machine, settings), flush=True)
     print(flush=True)
 
