@@ -200,9 +200,13 @@ def test_depthwise_non_contiguous_input(backend, rng):
 
 @pytest.mark.parametrize("mode", ["zeros", "reflect"])
 def test_depthwise_many_small_planes(backend, rng, mode):
-    """Small planes are grouped per work item (the last group of each image is partial)."""
+    """Small planes are grouped per work item (the last group of each image is partial); on
+    AVX-512's in-place path (zeros) one call walks all of a thread's planes, and an activation
+    it cannot apply in registers (sigmoid) runs over them all afterwards."""
     _run(backend, rng, (3, 37, 9, 9), 2, (3, 3), padding=1, padding_mode=mode, bias=True, residual=True,
          activation="leaky_relu")
+    _run(backend, rng, (2, 12, 6, 6), 3, (3, 3), padding=1, padding_mode=mode, bias=True, residual=True,
+         activation="sigmoid")
     _run(backend, rng, (2, 21, 14, 14), 1, (3, 3), stride=2, padding=1, padding_mode=mode, bias=True)
     _run(backend, rng, (2, 19, 7, 7), 3, (5, 5), padding=2, padding_mode=mode)
 
