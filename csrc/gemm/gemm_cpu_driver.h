@@ -304,24 +304,6 @@ __attribute__((always_inline)) inline typename Vec<T>::type sum_vector(typename 
   return x;
 }
 
-// The activations activate_vector covers, on one vector; the others (sigmoid, tanh, gelu) are
-// applied per element after the store.
-template <class T>
-__attribute__((always_inline)) inline typename Vec<T>::type activate_in_register(typename Vec<T>::type x,
-                                                                                Activation act,
-                                                                                typename Vec<T>::type slope) {
-  switch (act) {
-    case Activation::relu: return activate_vector<Activation::relu>(x, slope);
-    case Activation::relu6: return activate_vector<Activation::relu6>(x, slope);
-    case Activation::leaky_relu: return activate_vector<Activation::leaky_relu>(x, slope);
-    default: return x;
-  }
-}
-
-inline bool activates_per_element(Activation act) {
-  return act == Activation::sigmoid || act == Activation::tanh || act == Activation::gelu;
-}
-
 // The epilogue of a full R x NR tile on its accumulators, then the one store of C: the elementwise
 // pass over C that the fused epilogue would otherwise add (5% of a fused ResNet-50) disappears.
 template <class T, int R>
@@ -353,7 +335,7 @@ __attribute__((always_inline)) inline void finish_registers(typename Vec<T>::typ
   for (int i = 0; i < R; ++i)
 #pragma GCC unroll 4
     for (int v = 0; v < NV; ++v) *reinterpret_cast<VU*>(c + i * ldc + v * L) = acc[i][v];
-  if (activates_per_element(e.act))
+  if (!vector_activation(e.act))  // sigmoid, tanh, gelu
     for (int i = 0; i < R; ++i) activate_row(c + i * ldc, L * NV, e.act, e.slope);
 }
 
@@ -398,11 +380,11 @@ __attribute__((always_inline)) inline void store_runs(typename Vec<T>::type (&ac
         const int64_t col = run.dst - run.src + v * L;
         auto lanes = [lo, hi](const T* p) __attribute__((always_inline)) { return P::load_lanes(p, lo, hi); };
         const V x = sum_vector<T>(acc[i][v], c + i * ldc + col, accumulate, e, i0 + i, j0 + col, lanes);
-        P::store_lanes(c + i * ldc + col, activate_in_register<T>(x, act, slope), lo, hi);
+        P::store_lanes(c + i * ldc + col, activate_vector(x, act, slope), lo, hi);
       }
     }
   }
-  if (activates_per_element(act))
+  if (!vector_activation(act))  // sigmoid, tanh, gelu: per element after the stores
     for (int64_t i = 0; i < m; ++i)
       for (int r = 0; r < runs.count; ++r)
         activate_row(c + i * ldc + runs.run[r].dst, runs.run[r].len, act, e->slope);
