@@ -163,6 +163,32 @@ def test_tiles_across_output_rows(cpu_isa_path, rng, activation):
     check_conv(out, x, w, b, residual=r, activation=activation, padding=1)
 
 
+@pytest.mark.parametrize("cpu_isa_path", [(i, p) for i in cpu_isas() for p in ("auto", "direct")],
+                         indirect=True, ids=lambda v: "-".join(v))
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_output_rows_of_whole_vectors(cpu_isa_path, rng, dtype):
+    """Output rows of a whole number of SIMD vectors (8, 16, 32 or 48 wide: 2-16 lanes per ISA and
+    dtype) take the direct path with the output plane as the GEMM's columns: each vector of a B
+    panel reads its piece of one output row wherever that row starts in the padded copy, and a
+    panel past the last vector repeats it unstored. Covered: stride 2 with a 7x7 kernel (three
+    input channels, as a stem), two K blocks (64 channels, 3x3) with dilation and reflect padding,
+    3-d outputs whose rows continue across depth, batch 1 (one image shared by the threads) and 3,
+    bias, residual and an activation."""
+    for width in (8, 16, 32, 48):
+        for batch in (1, 3):
+            x, w, b = _arrays(rng, dtype, (batch, 3, 6, 2 * width), (20, 3, 7, 7), (20,))
+            r = rng.uniform(-1, 1, size=(batch, 20, 3, width)).astype(dtype)
+            got = ops.conv2d(x, w, b, 2, 3, residual=r, activation="relu")
+            check_conv(got, x, w, b, residual=r, activation="relu", stride=2, padding=3)
+        x, w, b = _arrays(rng, dtype, (2, 64, 3, width), (20, 64, 3, 3), (20,))
+        r = rng.uniform(-1, 1, size=(2, 20, 3, width)).astype(dtype)
+        got = ops.conv2d(x, w, b, 1, 2, 2, padding_mode="reflect", residual=r, activation="sigmoid")
+        check_conv(got, x, w, b, residual=r, activation="sigmoid", padding=2, dilation=2, padding_mode="reflect")
+        x, w, b = _arrays(rng, dtype, (2, 4, 3, 5, 2 * width), (6, 4, 3, 3, 3), (6,))
+        got = ops.conv3d(x, w, b, (1, 2, 2), 1)
+        check_conv(got, x, w, b, stride=(1, 2, 2), padding=1)
+
+
 # n, C_in, C_out, spatial, kernel, stride, padding, output_padding, groups, dilation
 TRANSPOSE_CASES = [
     (2, 3, 4, (5, 6), (3, 3), 1, 0, 0, 1, 1),

@@ -138,7 +138,11 @@ void plan_direct(const ConvParams& p, int64_t nr, ConvCpuPlan* plan) {
     plan->columns = conv_out_plane(p);
     return;
   }
-  plan->columns = ((p.out[0] - 1) * q[1] + p.out[1] - 1) * q[2] + p.out[2];
+  // Output rows of whole vectors: each B vector reads its piece of one output row wherever the
+  // row starts in the copy, and no extended column is computed (a 7x7 stride-2 convolution of
+  // 224x224 computed 115 columns per 112-wide row).
+  const bool row_vectors = p.out[2] % (nr / kGemmPanelVectors) == 0;
+  plan->columns = row_vectors ? conv_out_plane(p) : ((p.out[0] - 1) * q[1] + p.out[1] - 1) * q[2] + p.out[2];
   const double waste = static_cast<double>(plan->columns) / conv_out_plane(p) - 1.0;
   // Both paths run whole NR-wide panels: where a small plane's dropped columns fit in the packed
   // path's own padding (a 7x7 output: 61 columns against 49, both 2 panels of 32), the direct one
@@ -150,6 +154,7 @@ void plan_direct(const ConvParams& p, int64_t nr, ConvCpuPlan* plan) {
   plan->direct = path == ForwardPath::direct || same_panels ||
                  waste <= kPackCostRows / std::max<int64_t>(1, conv_group_out(p));
   if (!plan->direct) return;
+  plan->row_vectors = row_vectors;
   plan->phase_plane = q[0] * q[1] * q[2];
   plan->channel_stride = phases * plan->phase_plane;
   plan->buffer_elems = round_to_lines(conv_group_in(p) * plan->channel_stride + kMaxPanel, 8);

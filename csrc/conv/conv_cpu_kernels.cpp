@@ -243,6 +243,28 @@ struct ShiftedRows {
   OffsetRows<T> direct_rows(int64_t p0, int64_t j) const { return OffsetRows<T>{buffer + j, offsets + p0}; }
 };
 
+// The copy as the GEMM's B operand when output rows are whole vectors (ConvCpuPlan::row_vectors):
+// GEMM column j is output position j, and vector v of the panel at j reads the copy where column
+// j + v * L (L lanes) lies in its output row. A vector past the last column reads the last one
+// again (its lanes are not stored).
+template <class T>
+struct ShiftedRowVectors {
+  const T* buffer;
+  const int64_t* offsets;
+  int64_t columns;     // the output plane
+  int64_t out1, out2;  // output extents (H, W)
+  int64_t q1, q2;      // phase plane extents (H, W)
+  VectorRows<T> direct_rows(int64_t p0, int64_t j) const {
+    VectorRows<T> rows{{}, offsets + p0};
+    constexpr int64_t L = kLanes<T>;
+    for (int v = 0; v < kNV; ++v) {
+      const int64_t col = min64(j + v * L, columns - L), row = col / out2, od = row / out1, oh = row % out1;
+      rows.base[v] = buffer + (od * q1 + oh) * q2 + col % out2;
+    }
+    return rows;
+  }
+};
+
 // x itself as B (a 1x1, stride-1, unpadded convolution): row ci of panel j is x's channel ci from
 // column j, except the last, partial panel (columns [tail, N)), which reads a packed copy so that
 // no load goes past the end of x.
@@ -385,9 +407,15 @@ void forward_gemm(const ConvCpuPlan& plan, const GemmCpuPlan& gp, const Geometry
     } else {
       fill_phases(plan, geo, x, buffer, 0, cin_g);
     }
-    const MappedOutput<T> mapped{out, geo.out_plane, plan.phase[1], plan.phase[2], geo.out[1], geo.out[2],
-                                 plan.columns, 0};
-    gemm_thread(gp, weights, ShiftedRows<T>{buffer, plan.offsets}, e, mapped, preloaded, tid);
+    if (plan.row_vectors) {
+      const ShiftedRowVectors<T> rows{buffer,     plan.offsets,  geo.out_plane, geo.out[1],
+                                      geo.out[2], plan.phase[1], plan.phase[2]};
+      gemm_thread(gp, weights, rows, e, DenseOutput<T>{out, geo.out_plane}, preloaded, tid);
+    } else {
+      const MappedOutput<T> mapped{out, geo.out_plane, plan.phase[1], plan.phase[2], geo.out[1], geo.out[2],
+                                   plan.columns, 0};
+      gemm_thread(gp, weights, ShiftedRows<T>{buffer, plan.offsets}, e, mapped, preloaded, tid);
+    }
   } else if (pointwise) {
     gemm_thread(gp, weights, MatrixB<T>{x, geo.in_plane, false}, e, DenseOutput<T>{out, geo.out_plane}, preloaded, tid);
   } else {

@@ -70,7 +70,11 @@ struct ConvCpuPlan {
   // every im2col row is then a shifted view of that copy, at offsets[(ci, tap)] (K entries,
   // shared), and the GEMM runs over `columns` extended output columns: (od, oh, ow) at
   // (od * phase[1] + oh) * phase[2] + ow, of which those with oh < out[1], ow < out[2] are real.
+  // When an output row is a whole number of the micro-kernel's vectors (row_vectors), the GEMM's
+  // columns are the output plane itself instead, and each vector of a B panel reads its piece of
+  // an output row wherever that row starts in the copy.
   bool direct = false;
+  bool row_vectors = false;
   int64_t phase[3] = {1, 1, 1};   // extents of one phase plane (D, H, W)
   int64_t phase_plane = 0;        // phase[0] * phase[1] * phase[2]
   int64_t channel_stride = 0;     // phases * phase_plane: elements per input channel in the copy

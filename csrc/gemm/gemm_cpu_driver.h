@@ -42,7 +42,7 @@ constexpr int kMR = 14;
 #else
 constexpr int kMR = 6;
 #endif
-constexpr int kNV = 2;
+constexpr int kNV = kGemmPanelVectors;
 
 template <class T>
 constexpr int kNR = kNV * static_cast<int>(kLanes<T>);
@@ -208,25 +208,39 @@ struct MatrixB {
 // How many k steps ahead the micro-kernel prefetches its A and B panels.
 constexpr int64_t kPrefetchAhead = 8;
 
-// Where the micro-kernel reads the kc rows of its NR-wide B panel: a packed panel (row k at
-// b + k * NR), or rows that stay where they are in memory (row k at base + offsets[k]: the direct
-// convolution's shifted views of its input, conv_cpu_kernels.cpp).
+// Where the micro-kernel reads the kc rows of its NR-wide B panel, as vector v (< NV) of row k: a
+// packed panel (row k at b + k * NR), rows that stay where they are in memory (row k at base +
+// offsets[k]: the direct convolution's shifted views of its input, conv_cpu_kernels.cpp), or rows
+// whose vectors each stay where they are (vector v of row k at base[v] + offsets[k]: the direct
+// convolution when an output row is a whole number of vectors, so that a panel's vectors are
+// pieces of output rows that need not follow each other in the copy).
 template <class T>
 struct PackedRows {
   const T* b;
-  const T* row(int64_t k) const { return b + k * kNR<T>; }
+  const T* vector(int64_t k, int v) const { return b + k * kNR<T> + v * kLanes<T>; }
   void prefetch(int64_t k) const { __builtin_prefetch(b + (k + kPrefetchAhead) * kNR<T>, 0, 3); }
 };
 template <class T>
 struct OffsetRows {
   const T* base;
   const int64_t* offsets;
-  const T* row(int64_t k) const { return base + offsets[k]; }
+  const T* vector(int64_t k, int v) const { return base + offsets[k] + v * kLanes<T>; }
   // The same row of the next panel (rows of other k may not exist): it is read from memory the
   // first time, by 2 x kc scattered lines the hardware prefetchers do not follow.
   void prefetch(int64_t k) const {
     __builtin_prefetch(base + offsets[k] + kNR<T>, 0, 3);
     __builtin_prefetch(base + offsets[k] + kNR<T> + kLanes<T>, 0, 3);
+  }
+};
+template <class T>
+struct VectorRows {
+  const T* base[kNV];
+  const int64_t* offsets;
+  const T* vector(int64_t k, int v) const { return base[v] + offsets[k]; }
+  // The next panel mostly goes on along the last vector's output row.
+  void prefetch(int64_t k) const {
+    __builtin_prefetch(base[kNV - 1] + offsets[k] + kLanes<T>, 0, 3);
+    __builtin_prefetch(base[kNV - 1] + offsets[k] + 2 * kLanes<T>, 0, 3);
   }
 };
 
@@ -434,10 +448,9 @@ void micro_kernel(int64_t kc, const T* __restrict a, const Rows& b, T* __restric
     // The panels stream from L2 (A always, B too once kc * NR overflows L1): fetch ahead.
     __builtin_prefetch(a + (k + kPrefetchAhead) * MR, 0, 3);
     b.prefetch(k);
-    const T* brow = b.row(k);
     V bv[NV];
 #pragma GCC unroll 4
-    for (int v = 0; v < NV; ++v) bv[v] = *reinterpret_cast<const VU*>(brow + v * L);
+    for (int v = 0; v < NV; ++v) bv[v] = *reinterpret_cast<const VU*>(b.vector(k, v));
 #pragma GCC unroll 16
     for (int i = 0; i < R; ++i) {
       const T ai = a[k * MR + i];
@@ -657,11 +670,15 @@ void gemm_thread(const GemmCpuPlan& plan, const PackA& pack_a, const BOperand& b
         }
         for (int64_t q = q0; q < q1; ++q) {
           const int64_t j = q * NR, n = min64(NR, nb - j);
+          [[maybe_unused]] const auto panel_rows = [&] {
+            if constexpr (direct) return b_operand.direct_rows(pc, jc + j);
+            else return 0;
+          }();
           for (int64_t ir = 0; ir < mb; ir += MR) {
             const int64_t m = min64(MR, mb - ir);
             if constexpr (direct) {
-              out.multiply(kb, ablock + ir * kb, b_operand.direct_rows(pc, jc + j), ic + ir, jc + j, m, n,
-                           c_preloaded || !first, last ? &e : nullptr);
+              out.multiply(kb, ablock + ir * kb, panel_rows, ic + ir, jc + j, m, n, c_preloaded || !first,
+                           last ? &e : nullptr);
             } else {
               out.multiply(kb, ablock + ir * kb, PackedRows<T>{bpack + q * kb * NR}, ic + ir, jc + j, m, n,
                            c_preloaded || !first, last ? &e : nullptr);

@@ -6,6 +6,9 @@
 
 namespace pdk {
 
+// Vectors per row of the micro-kernel's B panel, on every ISA: nr is this many vectors' lanes.
+constexpr int kGemmPanelVectors = 2;
+
 // Everything the kernels need besides the arrays. gemm_cpu.cpp (compiled once) chooses the
 // blocking from the ISA's register tile and allocates the packing workspace, so allocation
 // failures become Python exceptions there and the per-ISA objects never allocate.
