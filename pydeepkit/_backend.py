@@ -100,7 +100,7 @@ class Call:
     def ptr(self, view) -> int:
         if view is None:
             return 0
-        return int(view.data.ptr) if self.backend == "cuda" else view.__array_interface__["data"][0]
+        return int(view.data.ptr) if self.backend == "cuda" else self.ext.data_address(view)
 
     @staticmethod
     def dtype_code(view) -> int:

@@ -214,6 +214,21 @@ def test_non_contiguous_torch(host_backend, op, rng):
         _check(call(v, host_backend), expected, "torch", f"{name} {view_name}")
 
 
+def test_data_address_is_the_first_element(host_backend):
+    """The kernels get each host array's address from the extension (the buffer protocol) rather
+    than numpy's __array_interface__ dict: the same pointer for contiguous, strided, reversed,
+    transposed, read-only, 0-d and empty arrays, and a clear error for a non-array."""
+    from pydeepkit import _ext
+    ext = _ext.module(host_backend)
+    a = np.arange(60, dtype=np.float32).reshape(3, 4, 5)
+    frozen = a.copy()
+    frozen.flags.writeable = False
+    for view in (a, a[:, ::2], a[::-1], a.T, a[1:, 2:], frozen, np.zeros(()), np.empty((0, 3)), np.arange(5)[::-2]):
+        assert ext.data_address(view) == view.__array_interface__["data"][0]
+    with pytest.raises(TypeError):
+        ext.data_address([1.0, 2.0])
+
+
 def test_output_arrays_are_fresh_and_writable(host_backend, rng):
     x = _x(rng)
     y1 = ops.avg_pool2d(x, 2, backend=host_backend)

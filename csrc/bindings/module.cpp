@@ -60,6 +60,18 @@ PYBIND11_MODULE(PDK_MODULE_NAME, m) {
   // Module-local: each extension translates its own pdk::Error (the global translator list is shared).
   py::register_local_exception<pdk::Error>(m, "KernelError", PyExc_ValueError);
   m.def("info", &backend_info, "What this extension was built with and can see.");
+  // Read through the buffer protocol: numpy's __array_interface__ builds a dict per call, ~1 us
+  // for each of the five arrays of a convolution call.
+  m.def(
+      "data_address",
+      [](py::handle array) {
+        Py_buffer view;
+        if (PyObject_GetBuffer(array.ptr(), &view, PyBUF_RECORDS_RO) != 0) throw py::error_already_set();
+        const auto address = reinterpret_cast<std::uintptr_t>(view.buf);
+        PyBuffer_Release(&view);
+        return address;
+      },
+      py::arg("array"), "The address of a CPU array's first element (its __array_interface__ data pointer).");
 #if PDK_BACKEND_CPU
   m.def("set_simd", &pdk::set_isa, py::arg("name"),
         "Select the CPU kernels' instruction set ('base', 'avx2', 'avx512').");

@@ -57,6 +57,13 @@ class ConvGeometry:
     def out_shape(self):
         return (self.batch, self.out_channels, *self.out_size)
 
+    @functools.cached_property
+    def kernel_sizes(self) -> tuple:
+        """The kernels' (in, out, kernel, stride, dilation, pad_before) triples, as 3-d (the
+        leading dims 1, or 0 for padding): once per geometry, which the shape math caches."""
+        return (_pad3(self.in_size, 1), _pad3(self.out_size, 1), _pad3(self.kernel, 1), _pad3(self.stride, 1),
+                _pad3(self.dilation, 1), _pad3(self.pad_before, 0))
+
     @property
     def macs(self) -> int:
         """Multiply-adds of the call (each output element of a convolution takes C_in/groups * kernel
@@ -116,6 +123,10 @@ def _cached(fn):
 
     @functools.wraps(fn)
     def wrapper(*args, **kwargs):
+        try:  # the usual call: shapes and ints, all hashable (converting them first cost ~2 us)
+            return cached(*args, **kwargs)
+        except TypeError:  # a list argument, or fn's own error, which the calls below raise again
+            pass
         args = tuple(tuple(a) if isinstance(a, (list, tuple)) else _hashable(a) for a in args)
         kwargs = {k: _hashable(v) for k, v in kwargs.items()}
         try:
@@ -315,17 +326,13 @@ def _run(call, g: ConvGeometry, xv, wv, bias, residual, padding_mode, activation
     if packed is not None and call.backend == "cpu" and not g.transposed:
         winograd = () if packed.winograd is None else (call.ptr(packed.winograd[0]),) + packed.winograd[1:]
         call.ext.conv_forward_prepacked(
-            g.batch, g.in_channels, g.out_channels, g.groups, _pad3(g.in_size, 1), _pad3(g.out_size, 1),
-            _pad3(g.kernel, 1), _pad3(g.stride, 1), _pad3(g.dilation, 1), _pad3(g.pad_before, 0),
-            PADDING_MODES[padding_mode], code, float(negative_slope), call.ptr(xc), call.ptr(wc),
-            call.ptr(packed.buffer), packed.elems, packed.layout, call.ptr(biasv), call.ptr(resv), call.ptr(yv),
-            call.dtype_code(xc), *winograd)
+            g.batch, g.in_channels, g.out_channels, g.groups, *g.kernel_sizes, PADDING_MODES[padding_mode], code,
+            float(negative_slope), call.ptr(xc), call.ptr(wc), call.ptr(packed.buffer), packed.elems, packed.layout,
+            call.ptr(biasv), call.ptr(resv), call.ptr(yv), call.dtype_code(xc), *winograd)
         return y
-    call.launch(call.ext.conv_forward, g.batch, g.in_channels, g.out_channels, g.groups,
-                _pad3(g.in_size, 1), _pad3(g.out_size, 1), _pad3(g.kernel, 1), _pad3(g.stride, 1),
-                _pad3(g.dilation, 1), _pad3(g.pad_before, 0), PADDING_MODES[padding_mode], g.transposed,
-                code, float(negative_slope), call.ptr(xc), call.ptr(wc), call.ptr(biasv), call.ptr(resv),
-                call.ptr(yv), call.dtype_code(xc), call.stream)
+    call.launch(call.ext.conv_forward, g.batch, g.in_channels, g.out_channels, g.groups, *g.kernel_sizes,
+                PADDING_MODES[padding_mode], g.transposed, code, float(negative_slope), call.ptr(xc), call.ptr(wc),
+                call.ptr(biasv), call.ptr(resv), call.ptr(yv), call.dtype_code(xc), call.stream)
     return y
 
 
