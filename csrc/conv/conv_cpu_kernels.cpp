@@ -189,9 +189,9 @@ void fill_phases(const ConvCpuPlan& plan, const Geometry& g, const T* x, T* buff
   const int64_t* q = plan.phase;
   const int64_t W = g.in[2], sh = g.stride[1], sw = g.stride[2], Q = q[2];
   // Column phase c: qw in [lo, hi) reads the row at base + qw * sw, the others are padding. The
-  // ranges are the same for every row: worked out per row, their divisions cost more than the
-  // copies of a 14-wide row (a 3x3 stride-2 256-channel convolution of 28x28 spent 17% of its
-  // time in this function).
+  // ranges are the same for every row, and worked out per row their divisions cost about as much
+  // as the copy of a 14-wide row (with the single deinterleave below, the copy of a 3x3 stride-2
+  // 256-channel convolution of 28x28 went from 5.1% to 3.7% of its time on one thread).
   struct Columns {
     int64_t base, lo, hi;
   };
